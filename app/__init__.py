@@ -1,0 +1,1 @@
+"""Vigil: in-session monitoring API for ketamine-infusion clinics."""

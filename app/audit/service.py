@@ -1,0 +1,64 @@
+"""Audit trail: one entry per write and per read of patient data, in the same transaction."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from app.audit.models import AuditEvent
+from app.context import request_id_var
+from app.db import table_of, utcnow
+
+if TYPE_CHECKING:
+    from app.auth.deps import Principal
+
+
+_INSERT = insert(table_of(AuditEvent))
+
+
+def record(
+    db: Session,
+    principal: Principal | None,
+    action: str,
+    resource_type: str,
+    resource_id: uuid.UUID | str | None,
+    outcome: str = "success",
+) -> None:
+    db.connection().execute(
+        _INSERT,
+        dict(
+            at=utcnow(),
+            actor_key_id=principal.key_id if principal else None,
+            role=principal.role.value if principal else None,
+            clinic_id=principal.clinic_id if principal else None,
+            action=action,
+            resource_type=resource_type,
+            resource_id=str(resource_id) if resource_id is not None else None,
+            request_id=request_id_var.get(),
+            outcome=outcome,
+        ),
+    )
+
+
+def list_events(
+    db: Session,
+    principal: Principal,
+    *,
+    resource_id: str | None,
+    actor_key_id: uuid.UUID | None,
+    after_seq: int | None,
+    limit: int,
+) -> list[AuditEvent]:
+    query = select(AuditEvent).order_by(AuditEvent.seq).limit(limit)
+    if resource_id is not None:
+        query = query.where(AuditEvent.resource_id == resource_id)
+    if actor_key_id is not None:
+        query = query.where(AuditEvent.actor_key_id == actor_key_id)
+    if principal.clinic_id is not None:  # a clinic's admin sees only its clinic's trail
+        query = query.where(AuditEvent.clinic_id == principal.clinic_id)
+    if after_seq is not None:
+        query = query.where(AuditEvent.seq > after_seq)
+    return list(db.scalars(query))

@@ -1,0 +1,73 @@
+"""Who is calling: the API key behind ``Authorization: Bearer``, its role and its clinic."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import bindparam, select
+
+from app.auth.models import ApiKey
+from app.auth.roles import ADMIN_ONLY, BEDSIDE, CLINICIAN_ONLY, READ_CLINICAL, READ_SESSIONS, Role
+from app.db import SessionDep, table_of
+from app.errors import Forbidden, Unauthorized
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    key_id: uuid.UUID
+    role: Role
+    clinic_id: uuid.UUID | None
+
+    def require_clinic(self) -> uuid.UUID:
+        """The clinic whose data this key may touch (a global admin has none)."""
+        if self.clinic_id is None:
+            raise Forbidden("this key belongs to no clinic")
+        return self.clinic_id
+
+
+def hash_key(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+_keys = table_of(ApiKey)
+_KEY_LOOKUP = select(_keys.c.id, _keys.c.role, _keys.c.clinic_id).where(
+    _keys.c.key_hash == bindparam("key_hash"), _keys.c.revoked_at.is_(None)
+)
+
+
+async def authenticate(request: Request, db: SessionDep) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise Unauthorized("a valid API key is required (Authorization: Bearer <key>)")
+    # The lookup is by hash through a unique index: no secret is ever compared byte by byte.
+    row = db.connection().execute(_KEY_LOOKUP, {"key_hash": hash_key(secret.strip())}).first()
+    if row is None:
+        raise Unauthorized("the API key is unknown or revoked")
+    principal = Principal(key_id=row.id, role=Role(row.role), clinic_id=row.clinic_id)
+    request.state.principal = principal
+    return principal
+
+
+def require(*roles: Role) -> Callable[..., Awaitable[Principal]]:
+    allowed = frozenset(roles)
+
+    async def dependency(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+        if principal.role not in allowed:
+            raise Forbidden(f"the {principal.role} role may not do this")
+        return principal
+
+    dependency.allowed_roles = allowed  # type: ignore[attr-defined]  # read by the route inventory
+    return dependency
+
+
+Bedside = Annotated[Principal, Depends(require(*BEDSIDE))]
+Clinician = Annotated[Principal, Depends(require(*CLINICIAN_ONLY))]
+ClinicalReader = Annotated[Principal, Depends(require(*READ_CLINICAL))]
+SessionReader = Annotated[Principal, Depends(require(*READ_SESSIONS))]
+Admin = Annotated[Principal, Depends(require(*ADMIN_ONLY))]

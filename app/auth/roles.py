@@ -1,0 +1,17 @@
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    NURSE = "nurse"
+    CLINICIAN = "clinician"
+    DASHBOARD = "dashboard"
+    EHR = "ehr"
+    ADMIN = "admin"
+
+
+# Who may do what (API.md, "Authentication, roles, tenancy").
+BEDSIDE = (Role.NURSE, Role.CLINICIAN)
+CLINICIAN_ONLY = (Role.CLINICIAN,)
+READ_CLINICAL = (Role.NURSE, Role.CLINICIAN, Role.EHR)
+READ_SESSIONS = (Role.NURSE, Role.CLINICIAN, Role.EHR, Role.DASHBOARD)
+ADMIN_ONLY = (Role.ADMIN,)

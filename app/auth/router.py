@@ -1,0 +1,81 @@
+import uuid
+
+from fastapi import APIRouter
+from starlette.responses import Response
+
+from app.auth import service
+from app.auth.deps import Admin
+from app.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead, ClinicCreate, ClinicRead
+from app.db import SessionDep
+from app.errors import (
+    Forbidden,
+    IdempotencyMismatch,
+    NotFound,
+    Unauthorized,
+    ValidationFailed,
+    error_responses,
+)
+from app.idempotency.service import IdempotencyDep
+
+router = APIRouter(prefix="/v1", tags=["administration"])
+_AUTH = (Unauthorized, Forbidden, ValidationFailed)
+
+
+@router.post(
+    "/clinics",
+    status_code=201,
+    summary="Create a clinic",
+    response_model=ClinicRead,
+    responses=error_responses(*_AUTH, IdempotencyMismatch),
+)
+async def create_clinic(
+    data: ClinicCreate, db: SessionDep, principal: Admin, idem: IdempotencyDep
+) -> Response:
+    return idem.run(
+        201, lambda: ClinicRead.model_validate(service.create_clinic(db, principal, data.name))
+    )
+
+
+@router.get("/clinics", summary="List clinics", responses=error_responses(*_AUTH))
+async def list_clinics(db: SessionDep, principal: Admin) -> list[ClinicRead]:
+    return [ClinicRead.model_validate(c) for c in service.list_clinics(db, principal)]
+
+
+@router.post(
+    "/api-keys",
+    status_code=201,
+    summary="Create an API key (the secret is shown only in this answer)",
+    response_model=ApiKeyCreated,
+    responses=error_responses(*_AUTH, NotFound, IdempotencyMismatch),
+)
+async def create_api_key(
+    data: ApiKeyCreate, db: SessionDep, principal: Admin, idem: IdempotencyDep
+) -> Response:
+    def produce() -> ApiKeyCreated:
+        key, secret = service.create_key(db, principal, data.role, data.clinic_id, data.label)
+        return ApiKeyCreated(
+            id=key.id,
+            role=data.role,
+            clinic_id=key.clinic_id,
+            label=key.label,
+            key=secret,
+            created_at=key.created_at,
+        )
+
+    return idem.run(201, produce)
+
+
+@router.get(
+    "/api-keys", summary="List API keys (never their secrets)", responses=error_responses(*_AUTH)
+)
+async def list_api_keys(db: SessionDep, principal: Admin) -> list[ApiKeyRead]:
+    return [ApiKeyRead.model_validate(k) for k in service.list_keys(db, principal)]
+
+
+@router.post(
+    "/api-keys/{key_id}/revoke",
+    summary="Revoke an API key; it is refused at once",
+    responses=error_responses(*_AUTH, NotFound),
+)
+async def revoke_api_key(key_id: uuid.UUID, db: SessionDep, principal: Admin) -> ApiKeyRead:
+    return ApiKeyRead.model_validate(service.revoke_key(db, principal, key_id))

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from pydantic import StringConstraints
+
+from app.auth.roles import Role
+from app.schemas import RequestModel, ResponseModel, Timestamp
+
+Label = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+
+
+class ClinicCreate(RequestModel):
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class ClinicRead(ResponseModel):
+    id: uuid.UUID
+    name: str
+    created_at: Timestamp
+
+
+class ApiKeyCreate(RequestModel):
+    clinic_id: uuid.UUID | None = None
+    role: Role
+    label: Label = ""
+
+
+class ApiKeyRead(ResponseModel):
+    id: uuid.UUID
+    role: Role
+    clinic_id: uuid.UUID | None
+    label: str
+    key_prefix: str
+    created_at: Timestamp
+    revoked_at: Timestamp | None
+    last_used_at: Timestamp | None
+
+
+class ApiKeyCreated(ResponseModel):
+    """The only answer that ever shows the secret ``key``."""
+
+    id: uuid.UUID
+    role: Role
+    clinic_id: uuid.UUID | None
+    label: str
+    key: str
+    created_at: Timestamp

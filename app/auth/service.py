@@ -1,0 +1,86 @@
+"""Clinics and API keys: secrets are shown once and stored only as a hash."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.audit import service as audit
+from app.auth.deps import Principal, hash_key
+from app.auth.models import ApiKey, Clinic
+from app.auth.roles import Role
+from app.db import utcnow
+from app.errors import Forbidden, NotFound, ValidationFailed
+
+KEY_PREFIX = "vgl_"
+
+
+def create_clinic(db: Session, principal: Principal | None, name: str) -> Clinic:
+    if principal is not None and principal.clinic_id is not None:
+        raise Forbidden("only a global admin key may create clinics")
+    clinic = Clinic(id=uuid.uuid4(), name=name, created_at=utcnow())
+    db.add(clinic)
+    db.flush()
+    audit.record(db, principal, "clinic.create", "Clinic", clinic.id)
+    return clinic
+
+
+def list_clinics(db: Session, principal: Principal) -> list[Clinic]:
+    query = select(Clinic).order_by(Clinic.created_at, Clinic.id)
+    if principal.clinic_id is not None:
+        query = query.where(Clinic.id == principal.clinic_id)
+    return list(db.scalars(query))
+
+
+def create_key(
+    db: Session, principal: Principal | None, role: Role, clinic_id: uuid.UUID | None, label: str
+) -> tuple[ApiKey, str]:
+    """A new key and its secret, which is never stored and never shown again."""
+    if (
+        principal is not None
+        and principal.clinic_id is not None
+        and clinic_id != principal.clinic_id
+    ):
+        raise Forbidden("a clinic's admin key may only create keys for its own clinic")
+    if clinic_id is None and role != Role.ADMIN:
+        raise ValidationFailed(
+            "only admin keys may be global",
+            [{"loc": ["body", "clinic_id"], "msg": "required for this role"}],
+        )
+    if clinic_id is not None and db.get(Clinic, clinic_id) is None:
+        raise NotFound("no such clinic")
+    secret = KEY_PREFIX + secrets.token_urlsafe(32)
+    key = ApiKey(
+        id=uuid.uuid4(),
+        clinic_id=clinic_id,
+        role=role,
+        label=label,
+        key_hash=hash_key(secret),
+        key_prefix=secret[:12],
+        created_at=utcnow(),
+    )
+    db.add(key)
+    db.flush()
+    audit.record(db, principal, "api_key.create", "ApiKey", key.id)
+    return key, secret
+
+
+def list_keys(db: Session, principal: Principal) -> list[ApiKey]:
+    query = select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)
+    if principal.clinic_id is not None:
+        query = query.where(ApiKey.clinic_id == principal.clinic_id)
+    return list(db.scalars(query))
+
+
+def revoke_key(db: Session, principal: Principal, key_id: uuid.UUID) -> ApiKey:
+    key = db.get(ApiKey, key_id)
+    if key is None or (principal.clinic_id is not None and key.clinic_id != principal.clinic_id):
+        raise NotFound("no such API key")
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+        db.flush()
+        audit.record(db, principal, "api_key.revoke", "ApiKey", key.id)
+    return key

@@ -1,0 +1,112 @@
+"""The ``vigil`` command."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+import orjson
+import typer
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.auth.roles import Role
+from app.config import get_settings
+
+cli = typer.Typer(
+    help="Vigil: in-session monitoring API for ketamine-infusion clinics.", no_args_is_help=True
+)
+keys_cli = typer.Typer(help="API keys.", no_args_is_help=True)
+clinics_cli = typer.Typer(help="Clinics.", no_args_is_help=True)
+cli.add_typer(keys_cli, name="keys")
+cli.add_typer(clinics_cli, name="clinics")
+
+
+def _migrated_sessionmaker() -> sessionmaker[Session]:
+    from app.db import make_engine, make_sessionmaker
+    from app.migrate import upgrade
+
+    url = get_settings().database_url
+    upgrade(url)
+    return make_sessionmaker(make_engine(url))
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Server processes.")] = 1,
+) -> None:
+    """Migrate the database to head, then serve the API."""
+    import uvicorn
+
+    from app.migrate import upgrade
+
+    settings = get_settings()
+    upgrade(settings.database_url)
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=settings.log_level,
+        access_log=False,  # request lines carry ids of patients and sessions: metrics and the audit trail cover them
+    )
+
+
+@cli.command()
+def migrate() -> None:
+    """Upgrade the database schema to the newest revision."""
+    from app.migrate import upgrade
+
+    upgrade(get_settings().database_url)
+
+
+@keys_cli.command("create")
+def keys_create(
+    role: Annotated[Role, typer.Option(help="nurse, clinician, dashboard, ehr or admin.")],
+    clinic: Annotated[
+        str | None, typer.Option(help="Clinic id (admin keys may be global).")
+    ] = None,
+    label: Annotated[str, typer.Option(help="A name for the key.")] = "",
+) -> None:
+    """Create an API key and print it (it is shown only this once)."""
+    from app.auth.service import create_key
+    from app.errors import AppError
+
+    try:
+        clinic_id = uuid.UUID(clinic) if clinic else None
+    except ValueError:
+        typer.echo(f"not a clinic id: {clinic}", err=True)
+        raise typer.Exit(2) from None
+    with _migrated_sessionmaker()() as db:
+        try:
+            _, secret = create_key(db, None, role, clinic_id, label)
+        except AppError as exc:
+            typer.echo(exc.detail, err=True)
+            raise typer.Exit(1) from None
+        db.commit()
+    typer.echo(secret)
+
+
+@clinics_cli.command("create")
+def clinics_create(name: Annotated[str, typer.Argument(help="The clinic's name.")]) -> None:
+    """Create a clinic and print its id."""
+    from app.auth.service import create_clinic
+
+    with _migrated_sessionmaker()() as db:
+        clinic = create_clinic(db, None, name.strip() or name)
+        db.commit()
+        typer.echo(str(clinic.id))
+
+
+@cli.command()
+def openapi() -> None:
+    """Print the OpenAPI document (the committed openapi.json equals it)."""
+    from app.main import create_app
+
+    typer.echo(orjson.dumps(create_app().openapi(), option=orjson.OPT_INDENT_2).decode())
+
+
+def main() -> None:
+    cli()

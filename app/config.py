@@ -1,0 +1,25 @@
+"""Runtime configuration, read from the environment (prefix ``VIGIL_``)."""
+
+from functools import lru_cache
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VIGIL_", extra="ignore")
+
+    database_url: str = "sqlite:///./vigil.db"
+    # Requests whose body is larger than this are answered 413.
+    max_body_bytes: int = 1024 * 1024
+    # Idempotency keys are remembered at least this long.
+    idempotency_ttl_hours: int = 24
+    # Seconds a SQLite writer waits for the lock held by another process.
+    sqlite_busy_timeout_s: float = 10.0
+    # PostgreSQL connection pool size per server process.
+    pool_size: int = 10
+    log_level: str = "info"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

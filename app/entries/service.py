@@ -1,0 +1,80 @@
+"""What readings and observations share: bedside timing rules, client ids, entered-in-error."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from app.errors import Conflict, IdempotencyMismatch, ValidationFailed
+from app.idempotency.service import fingerprint
+from app.infusions.models import Infusion
+from app.infusions.service import BACKDATE_LIMIT, CLOCK_SKEW, closed_at
+
+
+class Entry(Protocol):
+    id: uuid.UUID
+    infusion_id: uuid.UUID
+    request_hash: str
+
+
+def entry_hash(item: Any) -> str:
+    """Fingerprint of one request item, to tell a replay (same id, same body) from a clash."""
+    return fingerprint("ENTRY", type(item).__name__, item.model_dump(mode="json"))
+
+
+def check_measured_at(
+    infusion: Infusion, measured_at: datetime, now: datetime, loc: list[str | int]
+) -> None:
+    """PROTOCOL.md: not over 2 minutes ahead, not over 24 hours before the session was created."""
+    if measured_at > now + CLOCK_SKEW:
+        raise ValidationFailed(
+            "measured_at lies more than 2 minutes in the future",
+            [
+                {
+                    "loc": [*loc, "measured_at"],
+                    "msg": "must not lie more than 2 minutes in the future",
+                }
+            ],
+        )
+    if measured_at < infusion.created_at - BACKDATE_LIMIT:
+        raise ValidationFailed(
+            "measured_at lies more than 24 hours before the session was created",
+            [
+                {
+                    "loc": [*loc, "measured_at"],
+                    "msg": "must not lie more than 24 hours before the session",
+                }
+            ],
+        )
+    closed = closed_at(infusion)
+    if closed is not None and measured_at >= closed:
+        raise Conflict(
+            f"the session is {infusion.status}: only late entries measured before "
+            f"{closed.isoformat().replace('+00:00', 'Z')} are accepted"
+        )
+
+
+def check_replays(
+    existing: Sequence[Entry],
+    infusion_id: uuid.UUID,
+    hashes: dict[uuid.UUID, tuple[int, str]],
+    loc: list[str | int],
+) -> set[uuid.UUID]:
+    """Ids already stored with the same body (replays); a same id with another body is a 422."""
+    replayed: set[uuid.UUID] = set()
+    for entry in existing:
+        index, item_hash = hashes[entry.id]
+        if entry.infusion_id != infusion_id or entry.request_hash != item_hash:
+            raise IdempotencyMismatch(
+                "an entry with this id was stored before with a different body",
+                errors=[
+                    {
+                        "loc": [*loc, index, "id"] if index >= 0 else [*loc, "id"],
+                        "msg": "id reused with another body",
+                    }
+                ],
+            )
+        replayed.add(entry.id)
+    return replayed

@@ -1,0 +1,200 @@
+"""Domain errors and the one problem+json (RFC 9457) rendering of every error."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+log = logging.getLogger("vigil.errors")
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class AppError(Exception):
+    """An error a client can act on: carries its HTTP status and problem slug."""
+
+    status = 400
+    slug = "bad-request"
+    title = "Bad request"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class NotFound(AppError):
+    status, slug, title = 404, "not-found", "Not found"
+
+
+class Conflict(AppError):
+    status, slug, title = 409, "conflict", "Conflict"
+
+
+class InvalidTransition(AppError):
+    status, slug, title = 409, "invalid-transition", "Invalid transition"
+
+
+class ScreeningReviewRequired(AppError):
+    status, slug, title = 409, "screening-review-required", "Screening review required"
+
+    def __init__(self, detail: str, reasons: list[str]) -> None:
+        super().__init__(detail, reasons=reasons)
+
+
+class DischargeBlocked(AppError):
+    status, slug, title = 409, "discharge-blocked", "Discharge blocked"
+
+    def __init__(self, detail: str, blockers: list[str]) -> None:
+        super().__init__(detail, blockers=blockers)
+
+
+class IdempotencyMismatch(AppError):
+    status, slug, title = 422, "idempotency-mismatch", "Idempotency key reused with another body"
+
+
+class ValidationFailed(AppError):
+    status, slug, title = 422, "validation", "Validation failed"
+
+    def __init__(self, detail: str, errors: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(detail, errors=errors or [])
+
+
+class Unauthorized(AppError):
+    status, slug, title = 401, "unauthorized", "Unauthorized"
+
+
+class Forbidden(AppError):
+    status, slug, title = 403, "forbidden", "Forbidden"
+
+
+class PayloadTooLarge(AppError):
+    status, slug, title = 413, "payload-too-large", "Payload too large"
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str
+    errors: list[dict[str, Any]] | None = None
+    reasons: list[str] | None = None
+    blockers: list[str] | None = None
+
+
+_HTTP_SLUGS = {
+    401: ("unauthorized", "Unauthorized"),
+    403: ("forbidden", "Forbidden"),
+    404: ("not-found", "Not found"),
+    405: ("method-not-allowed", "Method not allowed"),
+    406: ("not-acceptable", "Not acceptable"),
+    413: ("payload-too-large", "Payload too large"),
+    415: ("unsupported-media-type", "Unsupported media type"),
+}
+
+
+def problem_response(
+    request: Request, status: int, slug: str, title: str, detail: str, **extra: Any
+) -> Response:
+    body: dict[str, Any] = {
+        "type": f"/problems/{slug}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+    }
+    body.update({k: v for k, v in extra.items() if v is not None})
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return Response(
+        orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON, headers=headers
+    )
+
+
+def problem_for(request: Request, exc: AppError) -> Response:
+    return problem_response(request, exc.status, exc.slug, exc.title, exc.detail, **exc.extra)
+
+
+def _jsonable_loc(loc: Any) -> list[str | int]:
+    return [p if isinstance(p, int) else str(p) for p in loc]
+
+
+def validation_errors(errors: Any) -> list[dict[str, Any]]:
+    return [{"loc": _jsonable_loc(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in errors]
+
+
+async def _app_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AppError)
+    return problem_for(request, exc)
+
+
+async def _request_validation(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = validation_errors(exc.errors())
+    detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors[:5])
+    return problem_response(request, 422, "validation", "Validation failed", detail, errors=errors)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    slug, title = _HTTP_SLUGS.get(exc.status_code, ("http-error", "HTTP error"))
+    detail = exc.detail if isinstance(exc.detail, str) else title
+    response = problem_response(request, exc.status_code, slug, title, detail)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    # The traceback goes to the server log (no request data in it); the client sees no internals.
+    log.error(
+        "unhandled error on %s %s",
+        request.method,
+        request.scope.get("route_path", "?"),
+        exc_info=exc,
+    )
+    return problem_response(
+        request, 500, "internal", "Internal server error", "An unexpected error occurred."
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(RequestValidationError, _request_validation)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+def error_responses(*errors: type[AppError]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` entries for the problems a route may answer."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for err in errors:
+        entry = out.setdefault(err.status, {"model": Problem, "description": ""})
+        entry["description"] = ", ".join(filter(None, [entry["description"], err.slug]))
+    return out
+
+
+def problem_openapi(schema: dict[str, Any]) -> dict[str, Any]:
+    """Document every error response as application/problem+json with the Problem schema."""
+    problem_ref = {"$ref": "#/components/schemas/Problem"}
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.setdefault("Problem", Problem.model_json_schema(ref_template="#/components/schemas/{model}"))
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            for status, response in operation.get("responses", {}).items():
+                if status.isdigit() and int(status) >= 400 and "content" in response:
+                    response["content"] = {PROBLEM_JSON: {"schema": problem_ref}}
+                    if status == "422" and response.get("description") == "Validation Error":
+                        response["description"] = "validation"
+    return schema

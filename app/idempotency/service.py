@@ -1,0 +1,140 @@
+"""Safe retries for creating POSTs: ``Idempotency-Key`` replays return the original answer."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Annotated
+
+import orjson
+from fastapi import Depends, Header, Request
+from pydantic import BaseModel
+from sqlalchemy import delete, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from starlette.responses import Response
+
+from app.auth.deps import Principal, authenticate
+from app.config import get_settings
+from app.db import SessionDep, utcnow
+from app.errors import Conflict, IdempotencyMismatch, ValidationFailed
+from app.idempotency.models import IdempotencyRecord
+
+
+def fingerprint(method: str, path: str, body: object) -> str:
+    canonical = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + canonical).hexdigest()
+
+
+def json_response(
+    status_code: int, content: bytes, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(
+        content, status_code=status_code, media_type="application/json", headers=headers
+    )
+
+
+class Idempotency:
+    """Per-request helper: replays a remembered answer or remembers the new one."""
+
+    def __init__(self, db: Session, principal: Principal, key: str | None, print_: str) -> None:
+        self.db, self.principal, self.key, self.fingerprint = db, principal, key, print_
+
+    def _stored(self) -> IdempotencyRecord | None:
+        if self.key is None:
+            return None
+        horizon = utcnow() - timedelta(hours=get_settings().idempotency_ttl_hours)
+        return self.db.scalar(
+            select(IdempotencyRecord).where(
+                IdempotencyRecord.api_key_id == self.principal.key_id,
+                IdempotencyRecord.key == self.key,
+                IdempotencyRecord.created_at >= horizon,
+            )
+        )
+
+    def _replay(self, record: IdempotencyRecord) -> Response:
+        if record.fingerprint != self.fingerprint:
+            raise IdempotencyMismatch(
+                "this Idempotency-Key was used before with a different request body"
+            )
+        return json_response(
+            record.status_code, record.response_body, {"Idempotent-Replayed": "true"}
+        )
+
+    def run(self, status_code: int, produce: Callable[[], BaseModel | Response]) -> Response:
+        """Answer from memory if this key was seen, else run ``produce`` and remember its answer."""
+        record = self._stored()
+        if record is not None:
+            return self._replay(record)
+        result = produce()
+        if isinstance(result, Response):  # a replay decided by the service (client-supplied id)
+            return result
+        body = result.model_dump_json().encode()
+        if self.key is not None:
+            try:
+                self._remember(status_code, body)
+            except IntegrityError:
+                # The same key committed by a concurrent request: drop our work, answer as it did.
+                self.db.rollback()
+                record = self._stored()
+                if record is None:
+                    raise Conflict(
+                        "a request with this Idempotency-Key is still being processed"
+                    ) from None
+                return self._replay(record)
+        return json_response(status_code, body)
+
+    def _remember(self, status_code: int, body: bytes) -> None:
+        assert self.key is not None
+        now = utcnow()
+        horizon = now - timedelta(hours=get_settings().idempotency_ttl_hours)
+        # An expired record of the same key makes way for the new one.
+        self.db.execute(
+            delete(IdempotencyRecord).where(
+                IdempotencyRecord.api_key_id == self.principal.key_id,
+                IdempotencyRecord.key == self.key,
+                IdempotencyRecord.created_at < horizon,
+            )
+        )
+        self.db.execute(
+            insert(IdempotencyRecord).values(
+                api_key_id=self.principal.key_id,
+                key=self.key,
+                fingerprint=self.fingerprint,
+                status_code=status_code,
+                response_body=body,
+                created_at=now,
+            )
+        )
+
+
+async def idempotency(
+    request: Request,
+    db: SessionDep,
+    principal: Annotated[Principal, Depends(authenticate)],
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            description="Makes a retried POST safe: a replay returns the original answer.",
+            max_length=255,
+        ),
+    ] = None,
+) -> Idempotency:
+    if idempotency_key is not None and not idempotency_key.strip():
+        raise ValidationFailed(
+            "Idempotency-Key must not be empty",
+            [{"loc": ["header", "idempotency-key"], "msg": "must not be empty"}],
+        )
+    print_ = ""
+    if idempotency_key is not None:
+        raw = await request.body()
+        try:
+            parsed = orjson.loads(raw) if raw else None
+        except orjson.JSONDecodeError:
+            parsed = raw.decode(errors="replace")
+        print_ = fingerprint(request.method, request.url.path, parsed)
+    return Idempotency(db, principal, idempotency_key, print_)
+
+
+IdempotencyDep = Annotated[Idempotency, Depends(idempotency)]

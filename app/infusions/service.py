@@ -1,0 +1,250 @@
+"""Infusion sessions: creation, the baseline, and the transitions scheduled → … → aborted."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import bindparam, select, tuple_
+from sqlalchemy.orm import Session
+
+from app.audit import service as audit
+from app.auth.deps import Principal
+from app.auth.roles import Role
+from app.db import table_of, utcnow
+from app.errors import (
+    Forbidden,
+    InvalidTransition,
+    NotFound,
+    ScreeningReviewRequired,
+    ValidationFailed,
+)
+from app.infusions.models import Infusion
+from app.infusions.schemas import BaselineRead, InfusionCreate
+from app.infusions.schemas import InfusionStatus as S
+from app.patients.service import load_patient
+from app.protocol.defaults import DEFAULT_PROTOCOL, DEFAULT_PROTOCOL_VERSION
+from app.readings.models import Reading
+
+# Bedside clocks drift: a timestamp this far ahead of the server's clock is still accepted.
+CLOCK_SKEW = timedelta(minutes=2)
+# How far back an offline tablet may date an entry, before the session's creation.
+BACKDATE_LIMIT = timedelta(hours=24)
+ACTIVE = (S.IN_PROGRESS, S.RECOVERY)
+
+
+_infusions = table_of(Infusion)
+_readings = table_of(Reading)
+_LOAD = select(_infusions).where(_infusions.c.id == bindparam("id"))
+_BASELINE = (
+    select(
+        _readings.c.id.label("reading_id"),
+        _readings.c.measured_at,
+        _readings.c.systolic,
+        _readings.c.diastolic,
+        _readings.c.heart_rate,
+    )
+    .where(
+        _readings.c.infusion_id == bindparam("infusion_id"),
+        _readings.c.status == "final",
+        _readings.c.systolic.is_not(None),
+        _readings.c.measured_at < bindparam("cutoff"),
+    )
+    .order_by(_readings.c.measured_at.desc(), _readings.c.id.desc())
+    .limit(1)
+)
+# Far enough ahead to mean "no cutoff" on every backend.
+_NO_CUTOFF = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+def load_infusion(db: Session, principal: Principal, infusion_id: uuid.UUID) -> Infusion:
+    """A read-only snapshot of the clinic's session, or 404 (another clinic's does not exist)."""
+    row = db.connection().execute(_LOAD, {"id": infusion_id}).first()
+    if row is None or row.clinic_id != principal.clinic_id:
+        raise NotFound("no such session")
+    return row  # type: ignore[return-value]  # a Row has the same attributes, read-only
+
+
+def lock_infusion(db: Session, principal: Principal, infusion_id: uuid.UUID) -> Infusion:
+    """The clinic's session as an ORM object, locked for a transition."""
+    infusion = db.scalar(select(Infusion).where(Infusion.id == infusion_id).with_for_update())
+    if infusion is None or infusion.clinic_id != principal.clinic_id:
+        raise NotFound("no such session")
+    return infusion
+
+
+def baseline_of(
+    db: Session, infusion: Infusion, before: datetime | None = None
+) -> BaselineRead | None:
+    """The latest valid reading with blood pressure measured before the start (or ``before``)."""
+    cutoff = before or infusion.started_at or _NO_CUTOFF
+    row = db.connection().execute(_BASELINE, {"infusion_id": infusion.id, "cutoff": cutoff}).first()
+    return None if row is None else BaselineRead.model_validate(row._mapping)
+
+
+def create_infusion(db: Session, principal: Principal, data: InfusionCreate) -> Infusion:
+    patient = load_patient(db, principal, data.patient_id)
+    now = utcnow()
+    infusion = Infusion(
+        id=uuid.uuid4(),
+        clinic_id=patient.clinic_id,
+        patient_id=patient.id,
+        status=S.SCHEDULED,
+        route=data.route,
+        planned_duration_min=data.planned_duration_min,
+        dose_mg_per_kg=data.dose_mg_per_kg,
+        protocol_version=DEFAULT_PROTOCOL_VERSION,
+        created_at=now,
+        updated_at=now,
+    )
+    db.add(infusion)
+    db.flush()
+    audit.record(db, principal, "session.create", "Session", infusion.id)
+    return infusion
+
+
+def read_infusion(db: Session, principal: Principal, infusion_id: uuid.UUID) -> Infusion:
+    infusion = load_infusion(db, principal, infusion_id)
+    audit.record(db, principal, "session.read", "Session", infusion.id)
+    return infusion
+
+
+def list_infusions(
+    db: Session,
+    principal: Principal,
+    *,
+    status: str | None,
+    patient_id: uuid.UUID | None,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> list[Infusion]:
+    query = select(Infusion).where(Infusion.clinic_id == principal.require_clinic())
+    if status == "active":
+        query = query.where(Infusion.status.in_(ACTIVE))
+    elif status is not None:
+        query = query.where(Infusion.status == status)
+    if patient_id is not None:
+        query = query.where(Infusion.patient_id == patient_id)
+    if after is not None:
+        query = query.where(tuple_(Infusion.created_at, Infusion.id) > tuple_(*after))
+    rows = list(db.scalars(query.order_by(Infusion.created_at, Infusion.id).limit(limit)))
+    for infusion in rows:
+        audit.record(db, principal, "session.read", "Session", infusion.id)
+    return rows
+
+
+def _last_transition_at(infusion: Infusion) -> datetime:
+    times = [infusion.started_at, infusion.infusion_ended_at, infusion.discharged_at]
+    known = [t for t in times if t is not None]
+    return max(known) if known else infusion.created_at - BACKDATE_LIMIT
+
+
+def _transition_time(infusion: Infusion, at: datetime | None) -> datetime:
+    now = utcnow()
+    if at is None:
+        at = now
+    if at > now + CLOCK_SKEW:
+        raise ValidationFailed(
+            "at lies in the future", [{"loc": ["body", "at"], "msg": "must not lie in the future"}]
+        )
+    earliest = _last_transition_at(infusion)
+    if at < earliest:
+        raise ValidationFailed(
+            "at lies before the session's previous transition",
+            [{"loc": ["body", "at"], "msg": f"must not be before {earliest.isoformat()}"}],
+        )
+    return at
+
+
+def _require_status(infusion: Infusion, action: str, *allowed: S) -> None:
+    if infusion.status not in allowed:
+        raise InvalidTransition(f"cannot {action} a session that is {infusion.status}")
+
+
+def screening_reasons(
+    infusion: Infusion, baseline: BaselineRead, contraindications: list[str]
+) -> list[str]:
+    """Why the start needs a clinician's review (empty: it does not)."""
+    limits = DEFAULT_PROTOCOL["screening"]
+    reasons = []
+    if baseline.systolic > limits["systolic_max"] or baseline.diastolic > limits["diastolic_max"]:
+        reasons.append("baseline_bp_above_limit")
+    reasons.extend(f"contraindication:{code}" for code in sorted(contraindications))
+    return reasons
+
+
+def start(
+    db: Session,
+    principal: Principal,
+    infusion_id: uuid.UUID,
+    at: datetime | None,
+    override_reason: str | None,
+) -> Infusion:
+    if override_reason is not None and principal.role != Role.CLINICIAN:
+        raise Forbidden("only a clinician may override the screening review")
+    infusion = lock_infusion(db, principal, infusion_id)
+    _require_status(infusion, "start", S.SCHEDULED)
+    at = _transition_time(infusion, at)
+    baseline = baseline_of(db, infusion, before=at)
+    if baseline is None:
+        raise ScreeningReviewRequired(
+            "a baseline reading with blood pressure is needed before the start", ["no_baseline"]
+        )
+    patient = load_patient(db, principal, infusion.patient_id)
+    reasons = screening_reasons(infusion, baseline, patient.contraindications)
+    if reasons and override_reason is None:
+        raise ScreeningReviewRequired(
+            "the screening needs a clinician's review: " + ", ".join(reasons), reasons
+        )
+    if reasons and override_reason is not None:
+        infusion.screening_override = {
+            "reason": override_reason,
+            "reasons": reasons,
+            "by": str(principal.key_id),
+            "at": utcnow().isoformat(),
+        }
+        audit.record(db, principal, "session.screening_override", "Session", infusion.id)
+    infusion.status = S.IN_PROGRESS
+    infusion.started_at = at
+    infusion.protocol_version = DEFAULT_PROTOCOL_VERSION
+    return _save(db, principal, infusion, "session.start")
+
+
+def end(db: Session, principal: Principal, infusion_id: uuid.UUID, at: datetime | None) -> Infusion:
+    infusion = lock_infusion(db, principal, infusion_id)
+    _require_status(infusion, "end", S.IN_PROGRESS)
+    infusion.infusion_ended_at = _transition_time(infusion, at)
+    infusion.status = S.RECOVERY
+    return _save(db, principal, infusion, "session.end")
+
+
+def abort(
+    db: Session, principal: Principal, infusion_id: uuid.UUID, at: datetime | None, reason: str
+) -> Infusion:
+    infusion = lock_infusion(db, principal, infusion_id)
+    _require_status(infusion, "abort", S.SCHEDULED, S.IN_PROGRESS, S.RECOVERY)
+    infusion.aborted_at = _transition_time(infusion, at)
+    infusion.abort_reason = reason
+    infusion.status = S.ABORTED
+    return _save(db, principal, infusion, "session.abort")
+
+
+def _save(db: Session, principal: Principal, infusion: Infusion, action: str) -> Infusion:
+    infusion.updated_at = utcnow()
+    db.flush()
+    audit.record(db, principal, action, "Session", infusion.id)
+    return infusion
+
+
+def closed_at(infusion: Infusion) -> datetime | None:
+    """When the session stopped taking new entries (discharge or abort), if it has."""
+    return infusion.discharged_at or infusion.aborted_at
+
+
+def phase_at(infusion: Infusion, measured_at: datetime) -> str:
+    """Where a bedside time falls: before the start, during the infusion, or after its end."""
+    if infusion.started_at is None or measured_at < infusion.started_at:
+        return "pre"
+    if infusion.infusion_ended_at is not None and measured_at >= infusion.infusion_ended_at:
+        return "post"
+    return "intra"

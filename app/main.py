@@ -1,0 +1,78 @@
+"""The Vigil application: create_app() builds it, the lifespan owns the database engine."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from app.audit.router import router as audit_router
+from app.auth.router import router as auth_router
+from app.config import Settings, get_settings
+from app.db import make_engine, make_sessionmaker
+from app.errors import install_error_handlers, problem_openapi
+from app.infusions.router import router as infusions_router
+from app.middleware import RequestContextMiddleware
+from app.observations.router import router as observations_router
+from app.ops.router import router as ops_router
+from app.patients.router import router as patients_router
+from app.readings.router import router as readings_router
+
+DESCRIPTION = """In-session monitoring for ketamine-infusion clinics: nurse tablets post vital signs
+and side effects, Vigil checks them against the clinic's protocol, dashboards watch the alerts.
+
+Every `/v1` route needs `Authorization: Bearer <api key>`. Errors are RFC 9457
+`application/problem+json`."""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(
+            settings.database_url,
+            busy_timeout_s=settings.sqlite_busy_timeout_s,
+            pool_size=settings.pool_size,
+        )
+        app.state.engine = engine
+        app.state.sessionmaker = make_sessionmaker(engine)
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="Vigil",
+        version="1.0.0",
+        summary="In-session monitoring API for ketamine-infusion clinics",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    # Routes are matched in order: the bedside hot paths come first.
+    for router in (
+        readings_router,
+        infusions_router,
+        observations_router,
+        patients_router,
+        auth_router,
+        audit_router,
+        ops_router,
+    ):
+        app.include_router(router)
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    _document_problems(app)
+    return app
+
+
+def _document_problems(app: FastAPI) -> None:
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = problem_openapi(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,135 @@
+"""Side-effect and assessment observations: stored once, never deleted."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, tuple_
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.audit import service as audit
+from app.auth.deps import Principal
+from app.db import table_of, utcnow
+from app.entries.service import check_measured_at, check_replays, entry_hash
+from app.errors import Conflict, NotFound
+from app.infusions.models import Infusion
+from app.infusions.service import load_infusion, phase_at
+from app.observations.models import Observation
+from app.observations.schemas import (
+    DissociationCreate,
+    ObservationRead,
+    SedationCreate,
+    SymptomCreate,
+)
+
+_COLUMNS = (
+    "id", "infusion_id", "measured_at", "recorded_at", "kind", "severity", "moaas", "cadss", "note",
+    "status", "entered_in_error_at", "entered_in_error_reason",
+)  # fmt: skip
+
+
+def to_read(infusion: Infusion, obs: Observation | dict[str, Any]) -> ObservationRead:
+    row = obs if isinstance(obs, dict) else {c: getattr(obs, c) for c in _COLUMNS}
+    return ObservationRead.model_validate(
+        {**row, "session_id": row["infusion_id"], "phase": phase_at(infusion, row["measured_at"])}
+    )
+
+
+def record_observation(
+    db: Session,
+    principal: Principal,
+    infusion_id: uuid.UUID,
+    item: SymptomCreate | SedationCreate | DissociationCreate,
+) -> ObservationRead:
+    infusion = load_infusion(db, principal, infusion_id)
+    now = utcnow()
+    check_measured_at(infusion, item.measured_at, now, ["body"])
+    item_hash = entry_hash(item)
+    if item.id is not None:
+        replay = _replay(db, infusion, item.id, item_hash)
+        if replay is not None:
+            return replay
+    obs_id = item.id or uuid.uuid4()
+    row = {
+        "id": obs_id,
+        "infusion_id": infusion.id,
+        "clinic_id": infusion.clinic_id,
+        "measured_at": item.measured_at,
+        "recorded_at": now,
+        "kind": item.kind,
+        "severity": getattr(item, "severity", None),
+        "moaas": getattr(item, "moaas", None),
+        "cadss": getattr(item, "cadss", None),
+        "note": item.note,
+        "status": "final",
+        "entered_in_error_at": None,
+        "entered_in_error_reason": None,
+        "recorded_by": principal.key_id,
+        "request_hash": item_hash,
+    }
+    try:
+        db.connection().execute(_INSERT, [row])
+    except IntegrityError:
+        db.rollback()
+        infusion = load_infusion(db, principal, infusion_id)
+        replay = _replay(db, infusion, obs_id, item_hash)
+        if replay is None:
+            raise Conflict("a request with this id is still being processed") from None
+        return replay
+    audit.record(db, principal, "observation.create", "Observation", obs_id)
+    return to_read(infusion, row)
+
+
+def _replay(
+    db: Session, infusion: Infusion, obs_id: uuid.UUID, item_hash: str
+) -> ObservationRead | None:
+    existing = db.get(Observation, obs_id)
+    if existing is None:
+        return None
+    check_replays([existing], infusion.id, {obs_id: (-1, item_hash)}, ["body"])
+    return to_read(infusion, existing)
+
+
+def list_observations(
+    db: Session,
+    principal: Principal,
+    infusion_id: uuid.UUID,
+    *,
+    kind: str | None,
+    include_entered_in_error: bool,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> tuple[Infusion, list[Observation]]:
+    infusion = load_infusion(db, principal, infusion_id)
+    query = select(Observation).where(Observation.infusion_id == infusion.id)
+    if kind is not None:
+        query = query.where(Observation.kind == kind)
+    if not include_entered_in_error:
+        query = query.where(Observation.status == "final")
+    if after is not None:
+        query = query.where(tuple_(Observation.measured_at, Observation.id) > tuple_(*after))
+    rows = list(db.scalars(query.order_by(Observation.measured_at, Observation.id).limit(limit)))
+    audit.record(db, principal, "observation.list", "Session", infusion.id)
+    return infusion, rows
+
+
+def enter_in_error(
+    db: Session, principal: Principal, obs_id: uuid.UUID, reason: str
+) -> ObservationRead:
+    obs = db.scalar(select(Observation).where(Observation.id == obs_id).with_for_update())
+    if obs is None or obs.clinic_id != principal.clinic_id:
+        raise NotFound("no such observation")
+    infusion = load_infusion(db, principal, obs.infusion_id)
+    if obs.status != "entered-in-error":  # a retry keeps the first reason
+        obs.status = "entered-in-error"
+        obs.entered_in_error_at = utcnow()
+        obs.entered_in_error_reason = reason
+        db.flush()
+        audit.record(db, principal, "observation.entered_in_error", "Observation", obs.id)
+    return to_read(infusion, obs)
+
+
+_INSERT = insert(table_of(Observation))

@@ -1,0 +1,155 @@
+"""Vital-sign readings: validated, stored once, never deleted (entered-in-error instead)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, tuple_
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.audit import service as audit
+from app.auth.deps import Principal
+from app.db import table_of, utcnow
+from app.entries.service import check_measured_at, check_replays, entry_hash
+from app.errors import Conflict, NotFound, ValidationFailed
+from app.infusions.models import Infusion
+from app.infusions.service import load_infusion, phase_at
+from app.readings.models import Reading
+from app.readings.schemas import ReadingCreate, ReadingRead
+
+_STORED_FIELDS = (
+    "heart_rate", "systolic", "diastolic", "spo2", "respiratory_rate",
+    "temperature_c", "consciousness", "on_oxygen", "source", "device_id",
+)  # fmt: skip
+
+
+def to_read(infusion: Infusion, reading: Reading | dict[str, Any]) -> ReadingRead:
+    row = reading if isinstance(reading, dict) else {c: getattr(reading, c) for c in _COLUMNS}
+    return ReadingRead.model_validate(
+        {**row, "session_id": row["infusion_id"], "phase": phase_at(infusion, row["measured_at"])}
+    )
+
+
+_COLUMNS = (
+    "id", "infusion_id", "measured_at", "recorded_at", *_STORED_FIELDS, "status",
+    "entered_in_error_at", "entered_in_error_reason",
+)  # fmt: skip
+
+
+def record_readings(
+    db: Session,
+    principal: Principal,
+    infusion_id: uuid.UUID,
+    items: Sequence[ReadingCreate],
+    *,
+    batch: bool,
+) -> list[ReadingRead]:
+    """Store readings all or nothing; items whose client id was stored with the same body replay."""
+    infusion = load_infusion(db, principal, infusion_id)
+    now = utcnow()
+    base_loc: list[str | int] = ["body", "readings"] if batch else ["body"]
+    hashes: dict[uuid.UUID, tuple[int, str]] = {}
+    rows: list[dict[str, Any]] = []
+    for index, item in enumerate(items):
+        loc = [*base_loc, index] if batch else base_loc
+        check_measured_at(infusion, item.measured_at, now, loc)
+        item_hash = entry_hash(item)
+        reading_id = item.id or uuid.uuid4()
+        if item.id is not None:
+            if item.id in hashes:
+                raise ValidationFailed(
+                    "two readings in the batch share an id",
+                    [{"loc": [*loc, "id"], "msg": "duplicate id"}],
+                )
+            hashes[item.id] = (index if batch else -1, item_hash)
+        rows.append(
+            {
+                "id": reading_id,
+                "infusion_id": infusion.id,
+                "clinic_id": infusion.clinic_id,
+                "measured_at": item.measured_at,
+                "recorded_at": now,
+                **{name: getattr(item, name) for name in _STORED_FIELDS},
+                "status": "final",
+                "entered_in_error_at": None,
+                "entered_in_error_reason": None,
+                "recorded_by": principal.key_id,
+                "request_hash": item_hash,
+            }
+        )
+    replayed = _replayed_ids(db, infusion.id, hashes, base_loc)
+    new_rows = [row for row in rows if row["id"] not in replayed]
+    if new_rows:
+        try:
+            db.connection().execute(_INSERT, new_rows)
+        except IntegrityError:
+            # A concurrent request stored one of these ids first: answer as a replay would.
+            db.rollback()
+            infusion = load_infusion(db, principal, infusion_id)
+            replayed = _replayed_ids(db, infusion.id, hashes, base_loc)
+            if not all(row["id"] in replayed for row in rows):
+                raise Conflict("a request with these ids is still being processed") from None
+            new_rows = []
+    stored = {row["id"]: row for row in new_rows}
+    if replayed:
+        for reading in db.scalars(select(Reading).where(Reading.id.in_(replayed))):
+            stored[reading.id] = {c: getattr(reading, c) for c in _COLUMNS}
+    for row in new_rows:
+        audit.record(db, principal, "reading.create", "Reading", row["id"])
+    return [to_read(infusion, stored[row["id"]]) for row in rows]
+
+
+def _replayed_ids(
+    db: Session,
+    infusion_id: uuid.UUID,
+    hashes: dict[uuid.UUID, tuple[int, str]],
+    loc: list[str | int],
+) -> set[uuid.UUID]:
+    if not hashes:
+        return set()
+    existing = db.scalars(select(Reading).where(Reading.id.in_(hashes))).all()
+    return check_replays(existing, infusion_id, hashes, loc)
+
+
+def list_readings(
+    db: Session,
+    principal: Principal,
+    infusion_id: uuid.UUID,
+    *,
+    include_entered_in_error: bool,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> tuple[Infusion, list[Reading]]:
+    infusion = load_infusion(db, principal, infusion_id)
+    query = select(Reading).where(Reading.infusion_id == infusion.id)
+    if not include_entered_in_error:
+        query = query.where(Reading.status == "final")
+    if after is not None:
+        query = query.where(tuple_(Reading.measured_at, Reading.id) > tuple_(*after))
+    rows = list(db.scalars(query.order_by(Reading.measured_at, Reading.id).limit(limit)))
+    audit.record(db, principal, "reading.list", "Session", infusion.id)
+    return infusion, rows
+
+
+def enter_in_error(
+    db: Session, principal: Principal, reading_id: uuid.UUID, reason: str
+) -> ReadingRead:
+    """Flag a mistaken reading; it stays stored but leaves baselines, scores and summaries."""
+    reading = db.scalar(select(Reading).where(Reading.id == reading_id).with_for_update())
+    if reading is None or reading.clinic_id != principal.clinic_id:
+        raise NotFound("no such reading")
+    infusion = load_infusion(db, principal, reading.infusion_id)
+    if reading.status != "entered-in-error":  # a retry keeps the first reason
+        reading.status = "entered-in-error"
+        reading.entered_in_error_at = utcnow()
+        reading.entered_in_error_reason = reason
+        db.flush()
+        audit.record(db, principal, "reading.entered_in_error", "Reading", reading.id)
+    return to_read(infusion, reading)
+
+
+_INSERT = insert(table_of(Reading))

@@ -1,0 +1,103 @@
+"""Building blocks shared by every domain's request and response schemas."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Generic, TypeVar
+
+import orjson
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, PlainSerializer
+
+from app.errors import ValidationFailed
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+def format_utc(value: datetime) -> str:
+    text = value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return text
+
+
+# Requests must carry an offset (a naive timestamp is a 422); responses always say UTC with Z.
+Timestamp = Annotated[
+    AwareDatetime,
+    AfterValidator(_to_utc),
+    PlainSerializer(format_utc, return_type=str, when_used="json"),
+]
+
+
+class RequestModel(BaseModel):
+    """Requests reject unknown fields rather than ignore them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ResponseModel(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+
+
+def encode_cursor(*parts: object) -> str:
+    raw = orjson.dumps([p.isoformat() if isinstance(p, datetime) else str(p) for p in parts])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, arity: int) -> list[str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        parts = orjson.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, TypeError) as exc:
+        raise ValidationFailed(
+            "cursor is not valid", [{"loc": ["query", "cursor"], "msg": "invalid cursor"}]
+        ) from exc
+    if (
+        not isinstance(parts, list)
+        or len(parts) != arity
+        or not all(isinstance(p, str) for p in parts)
+    ):
+        raise ValidationFailed(
+            "cursor is not valid", [{"loc": ["query", "cursor"], "msg": "invalid cursor"}]
+        )
+    return parts
+
+
+def parse_uuid(text: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(text)
+    except ValueError as exc:
+        raise ValidationFailed(
+            "cursor is not valid", [{"loc": ["query", "cursor"], "msg": "invalid cursor"}]
+        ) from exc
+
+
+def _bad_cursor() -> ValidationFailed:
+    return ValidationFailed(
+        "cursor is not valid", [{"loc": ["query", "cursor"], "msg": "invalid cursor"}]
+    )
+
+
+def parse_time(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise _bad_cursor() from exc
+    if value.tzinfo is None:
+        raise _bad_cursor()
+    return value
+
+
+def decode_timeline_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """A cursor over rows ordered by a timestamp, then id."""
+    when, ident = decode_cursor(cursor, 2)
+    return parse_time(when), parse_uuid(ident)

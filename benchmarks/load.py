@@ -1,0 +1,219 @@
+"""Load the running server on loopback and compare it with a no-op FastAPI app.
+
+    python -m benchmarks.load [--seconds 5] [--clients 32] [--rounds 3] [--workers 1]
+
+Starts `vigil serve` on a fresh SQLite database (or VIGIL_DATABASE_URL) and the no-op app of
+benchmarks/noop_app.py under the same uvicorn, then measures each target in turn, alternating,
+for a bounded time with keep-alive connections from one asyncio client process. Prints
+throughput and p50/p99 latency per target and the ratio to the no-op.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+HOST = "127.0.0.1"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def wait_ready(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"server at {url} did not come up")
+
+
+RequestFactory = Callable[[], bytes]
+
+
+def request_bytes(
+    method: str, path: str, port: int, token: str | None, body: bytes | None
+) -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {HOST}:{port}"]
+    if token:
+        lines.append(f"Authorization: Bearer {token}")
+    if body is not None:
+        lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b"")
+
+
+async def _client(
+    port: int, make: RequestFactory, stop_at: float, latencies: list[float], errors: list[int]
+) -> None:
+    reader, writer = await asyncio.open_connection(HOST, port)
+    try:
+        while time.perf_counter() < stop_at:
+            started = time.perf_counter()
+            writer.write(make())
+            status_line = await reader.readline()
+            length = 0
+            while True:
+                line = await reader.readline()
+                if line in (b"\r\n", b""):
+                    break
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            if length:
+                await reader.readexactly(length)
+            latencies.append(time.perf_counter() - started)
+            status = int(status_line.split()[1])
+            if status >= 400:
+                errors.append(status)
+    finally:
+        writer.close()
+
+
+async def _run(
+    port: int, make: RequestFactory, seconds: float, clients: int
+) -> tuple[list[float], list[int], float]:
+    latencies: list[float] = []
+    errors: list[int] = []
+    started = time.perf_counter()
+    stop_at = started + seconds
+    await asyncio.gather(*(_client(port, make, stop_at, latencies, errors) for _ in range(clients)))
+    return latencies, errors, time.perf_counter() - started
+
+
+def measure(port: int, make: RequestFactory, seconds: float, clients: int) -> dict[str, float]:
+    latencies, errors, elapsed = asyncio.run(_run(port, make, seconds, clients))
+    if errors:
+        raise RuntimeError(f"{len(errors)} error responses, e.g. {errors[:3]}")
+    latencies.sort()
+    return {
+        "rps": len(latencies) / elapsed,
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+        "n": len(latencies),
+    }
+
+
+def start_vigil(env: dict[str, str], port: int, workers: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "app", "serve", "--port", str(port), "--workers", str(workers)],
+        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def cli(env: dict[str, str], *args: str) -> str:
+    out = subprocess.run(
+        [sys.executable, "-m", "app", *args], env=env, cwd=ROOT, check=True, capture_output=True
+    )
+    return out.stdout.decode().strip()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=5.0, help="per target and round")
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+
+    tmp = tempfile.mkdtemp(prefix="vigil-bench-")
+    env = {**os.environ}
+    env.setdefault("VIGIL_DATABASE_URL", f"sqlite:///{tmp}/bench.db")
+    env["VIGIL_LOG_LEVEL"] = "warning"
+    cli(env, "migrate")
+    clinic = cli(env, "clinics", "create", "Benchmark clinic")
+    token = cli(env, "keys", "create", "--role", "nurse", "--clinic", clinic)
+
+    vigil_port, noop_port = free_port(), free_port()
+    servers = [
+        start_vigil(env, vigil_port, args.workers),
+        subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "benchmarks.noop_app:app", "--port", str(noop_port),
+             "--log-level", "warning", "--no-access-log", "--workers", str(args.workers)],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        ),
+    ]  # fmt: skip
+    try:
+        wait_ready(f"http://{HOST}:{vigil_port}/readyz")
+        wait_ready(f"http://{HOST}:{noop_port}/echo")
+        auth = {"Authorization": f"Bearer {token}"}
+        base = f"http://{HOST}:{vigil_port}"
+        patient = httpx.post(
+            f"{base}/v1/patients",
+            headers=auth,
+            json={"mrn": uuid.uuid4().hex, "display_name": "Bench"},
+        ).json()
+        session = httpx.post(
+            f"{base}/v1/sessions", headers=auth, json={"patient_id": patient["id"], "route": "iv"}
+        ).json()
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        reading = json.dumps(
+            {"measured_at": now, "heart_rate": 72, "systolic": 118, "diastolic": 76, "spo2": 98}
+        ).encode()
+        httpx.post(
+            f"{base}/v1/sessions/{session['id']}/readings", headers=auth, json=json.loads(reading)
+        )
+        targets: dict[str, tuple[int, RequestFactory]] = {
+            "no-op POST /echo": (noop_port, lambda r=request_bytes("POST", "/echo", noop_port, None, reading): r),
+            "POST /v1/sessions/{id}/readings": (
+                vigil_port,
+                lambda r=request_bytes("POST", f"/v1/sessions/{session['id']}/readings", vigil_port, token, reading): r,
+            ),
+            "no-op GET /echo": (noop_port, lambda r=request_bytes("GET", "/echo", noop_port, None, None): r),
+            "GET /v1/sessions/{id}": (
+                vigil_port, lambda r=request_bytes("GET", f"/v1/sessions/{session['id']}", vigil_port, token, None): r
+            ),
+        }  # fmt: skip
+        results: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
+        for _ in range(args.rounds):
+            for name, (port, make) in targets.items():
+                results[name].append(measure(port, make, args.seconds, args.clients))
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(10)
+
+    print(
+        f"{args.clients} clients, {args.rounds} rounds x {args.seconds:g} s per target, {args.workers} worker(s)"
+    )
+    print(f"{'target':34} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'vs no-op':>9}")
+    summary = {
+        name: {k: statistics.median(r[k] for r in runs) for k in ("rps", "p50_ms", "p99_ms")}
+        for name, runs in results.items()
+    }
+    yardstick = {
+        "POST": summary["no-op POST /echo"]["rps"],
+        "GET": summary["no-op GET /echo"]["rps"],
+    }
+    for name, row in summary.items():
+        ratio = (
+            row["rps"]
+            / yardstick[name.split()[0] if not name.startswith("no-op") else name.split()[1]]
+        )
+        print(f"{name:34} {row['rps']:8.0f} {row['p50_ms']:8.2f} {row['p99_ms']:8.2f} {ratio:8.0%}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+"""Test factories: a world of two clinics with a key for every role, and helpers to fill it."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from fastapi.testclient import TestClient
+
+from app.auth.roles import Role
+from app.auth.service import create_clinic, create_key
+from app.db import make_engine, make_sessionmaker
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def ago(minutes: float = 0, *, seconds: float = 0) -> str:
+    """A bedside timestamp ``minutes`` before now."""
+    return iso(datetime.now(UTC) - timedelta(minutes=minutes, seconds=seconds))
+
+
+class Caller:
+    """The test client speaking with one API key."""
+
+    def __init__(self, client: TestClient, key: str, key_id: uuid.UUID) -> None:
+        self.client, self.key, self.key_id = client, key, key_id
+        self.headers = {"Authorization": f"Bearer {key}"}
+
+    def request(
+        self, method: str, url: str, *, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        return self.client.request(
+            method, url, headers={**self.headers, **(headers or {})}, **kwargs
+        )
+
+    def get(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("POST", url, **kwargs)
+
+    def patch(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("PATCH", url, **kwargs)
+
+
+@dataclass
+class World:
+    client: TestClient
+    database_url: str
+    clinic_id: uuid.UUID
+    other_clinic_id: uuid.UUID
+    callers: dict[str, Caller] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, client: TestClient, database_url: str) -> World:
+        engine = make_engine(database_url)
+        with make_sessionmaker(engine)() as db:
+            clinic = create_clinic(db, None, "Riverside Ketamine Clinic")
+            other = create_clinic(db, None, "Other Clinic")
+            callers: dict[str, Caller] = {}
+            for role in Role:
+                key, secret = create_key(db, None, role, clinic.id, role.value)
+                callers[role.value] = Caller(client, secret, key.id)
+            for role in (Role.NURSE, Role.CLINICIAN, Role.ADMIN):
+                key, secret = create_key(db, None, role, other.id, f"other {role.value}")
+                callers[f"other_{role.value}"] = Caller(client, secret, key.id)
+            key, secret = create_key(db, None, Role.ADMIN, None, "global admin")
+            callers["global_admin"] = Caller(client, secret, key.id)
+            db.commit()
+        engine.dispose()
+        return cls(client, database_url, clinic.id, other.id, callers)
+
+    def __getattr__(self, name: str) -> Caller:
+        callers = self.__dict__.get("callers", {})
+        if name in callers:
+            return callers[name]  # type: ignore[no-any-return]
+        raise AttributeError(name)
+
+    # --- factories -------------------------------------------------------------------------
+    def patient(self, caller: Caller | None = None, **fields: Any) -> dict[str, Any]:
+        body = {"mrn": uuid.uuid4().hex[:10], "display_name": "Jordan Example", **fields}
+        response = (caller or self.nurse).post("/v1/patients", json=body)
+        assert response.status_code == 201, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    def session(
+        self, caller: Caller | None = None, *, state: str = "scheduled", **fields: Any
+    ) -> dict[str, Any]:
+        """A session in ``state``: scheduled, baseline (scheduled, with one), in_progress, recovery."""
+        caller = caller or self.nurse
+        patient_id = fields.pop("patient_id", None) or self.patient(caller)["id"]
+        response = caller.post(
+            "/v1/sessions", json={"patient_id": patient_id, "route": "iv", **fields}
+        )
+        assert response.status_code == 201, response.text
+        session: dict[str, Any] = response.json()
+        if state == "scheduled":
+            return session
+        self.reading(
+            session, caller, measured_at=ago(30), systolic=124, diastolic=78, heart_rate=72
+        )
+        if state == "baseline":
+            return session
+        session = self.transition(session, "start", caller, at=ago(25))
+        if state == "recovery":
+            session = self.transition(session, "end", caller, at=ago(5))
+        return session
+
+    def transition(
+        self, session: dict[str, Any], action: str, caller: Caller | None = None, **body: Any
+    ) -> dict[str, Any]:
+        response = (caller or self.nurse).post(f"/v1/sessions/{session['id']}/{action}", json=body)
+        assert response.status_code == 200, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    def reading(
+        self, session: dict[str, Any], caller: Caller | None = None, **fields: Any
+    ) -> dict[str, Any]:
+        body = {"measured_at": ago(1), "heart_rate": 72, **fields}
+        response = (caller or self.nurse).post(f"/v1/sessions/{session['id']}/readings", json=body)
+        assert response.status_code == 201, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    def readings(
+        self, session: dict[str, Any], caller: Caller | None = None, **params: Any
+    ) -> list[dict[str, Any]]:
+        response = (caller or self.nurse).get(
+            f"/v1/sessions/{session['id']}/readings", params=params
+        )
+        assert response.status_code == 200, response.text
+        return response.json()["items"]  # type: ignore[no-any-return]
