@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import contextvars
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Annotated, Any, cast
 
 from fastapi import Depends, Request
+from fastapi.routing import APIRoute
 from sqlalchemy import DateTime, Engine, MetaData, Table, Uuid, create_engine, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+from starlette.responses import Response
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -92,24 +94,39 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 
 
 async def get_db(request: Request) -> AsyncIterator[Session]:
-    """One transaction per request, committed before the response is sent.
+    """The request's one transaction; ``CommittingRoute`` commits it before the response.
 
     The database work of a request is short and synchronous; it runs on the event loop rather
     than paying for a threadpool hop on every call (scale out with several workers).
     """
     token = _write_intent.set(request.method not in ("GET", "HEAD", "OPTIONS"))
     db: Session = request.app.state.sessionmaker()
+    request.state.db = db
     try:
         yield db
-        if db.in_transaction():
-            db.commit()
-    except BaseException:
-        db.rollback()
-        raise
     finally:
-        db.close()
+        db.close()  # rolls back whatever was not committed (an error was raised)
         _write_intent.reset(token)
 
 
-# scope="function": the code after ``yield`` (the commit) runs before the response is sent.
-SessionDep = Annotated[Session, Depends(get_db, scope="function")]
+SessionDep = Annotated[Session, Depends(get_db)]
+
+
+class CommittingRoute(APIRoute):
+    """Commits the request's transaction when the endpoint returns, before the response is sent.
+
+    So a 201 means committed. (A generator dependency with ``scope="function"`` does the same,
+    but costs about 50 µs a request in FastAPI's exit-stack handling; this costs nothing.)
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def commit_then_respond(request: Request) -> Response:
+            response = await handler(request)
+            db: Session | None = getattr(request.state, "db", None)
+            if db is not None and db.in_transaction():
+                db.commit()
+            return response
+
+        return commit_then_respond

@@ -187,7 +187,9 @@ def problem_openapi(schema: dict[str, Any]) -> dict[str, Any]:
     """Document every error response as application/problem+json with the Problem schema."""
     problem_ref = {"$ref": "#/components/schemas/Problem"}
     components = schema.setdefault("components", {}).setdefault("schemas", {})
-    components.setdefault("Problem", Problem.model_json_schema(ref_template="#/components/schemas/{model}"))
+    components.setdefault(
+        "Problem", Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    )
     for name in ("HTTPValidationError", "ValidationError"):
         components.pop(name, None)
     for path_item in schema.get("paths", {}).values():

@@ -6,12 +6,12 @@ from fastapi import APIRouter
 
 from app.audit import service
 from app.auth.deps import Admin
-from app.db import SessionDep
+from app.db import CommittingRoute, SessionDep
 from app.errors import Forbidden, Unauthorized, ValidationFailed, error_responses
 from app.pagination import Cursor, Limit
 from app.schemas import Page, ResponseModel, Timestamp, decode_cursor, encode_cursor
 
-router = APIRouter(prefix="/v1/audit", tags=["audit"])
+router = APIRouter(prefix="/v1/audit", tags=["audit"], route_class=CommittingRoute)
 
 
 class AuditEntry(ResponseModel):

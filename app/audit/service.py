@@ -5,18 +5,19 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.audit.models import AuditEvent
 from app.context import request_id_var
 from app.db import table_of, utcnow
+from app.hotpath import Prepared
 
 if TYPE_CHECKING:
     from app.auth.deps import Principal
 
 
-_INSERT = insert(table_of(AuditEvent))
+_INSERT = Prepared.insert(table_of(AuditEvent), skip=["seq"])
 
 
 def record(
@@ -27,8 +28,8 @@ def record(
     resource_id: uuid.UUID | str | None,
     outcome: str = "success",
 ) -> None:
-    db.connection().execute(
-        _INSERT,
+    _INSERT.execute(
+        db,
         dict(
             at=utcnow(),
             actor_key_id=principal.key_id if principal else None,

@@ -10,11 +10,13 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
 
 from app.auth.models import ApiKey
 from app.auth.roles import ADMIN_ONLY, BEDSIDE, CLINICIAN_ONLY, READ_CLINICAL, READ_SESSIONS, Role
 from app.db import SessionDep, table_of
 from app.errors import Forbidden, Unauthorized
+from app.hotpath import Prepared
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,18 +37,24 @@ def hash_key(secret: str) -> str:
 
 
 _keys = table_of(ApiKey)
-_KEY_LOOKUP = select(_keys.c.id, _keys.c.role, _keys.c.clinic_id).where(
-    _keys.c.key_hash == bindparam("key_hash"), _keys.c.revoked_at.is_(None)
+_KEY_LOOKUP = Prepared(
+    select(_keys.c.id, _keys.c.role, _keys.c.clinic_id).where(
+        _keys.c.key_hash == bindparam("key_hash"), _keys.c.revoked_at.is_(None)
+    )
 )
 
 
-async def authenticate(request: Request, db: SessionDep) -> Principal:
+def authenticate(request: Request, db: Session) -> Principal:
+    """The caller's principal (looked up once per request), or 401."""
+    known: Principal | None = getattr(request.state, "principal", None)
+    if known is not None:
+        return known
     header = request.headers.get("authorization", "")
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise Unauthorized("a valid API key is required (Authorization: Bearer <key>)")
     # The lookup is by hash through a unique index: no secret is ever compared byte by byte.
-    row = db.connection().execute(_KEY_LOOKUP, {"key_hash": hash_key(secret.strip())}).first()
+    row = _KEY_LOOKUP.first(db, {"key_hash": hash_key(secret.strip())})
     if row is None:
         raise Unauthorized("the API key is unknown or revoked")
     principal = Principal(key_id=row.id, role=Role(row.role), clinic_id=row.clinic_id)
@@ -57,7 +65,8 @@ async def authenticate(request: Request, db: SessionDep) -> Principal:
 def require(*roles: Role) -> Callable[..., Awaitable[Principal]]:
     allowed = frozenset(roles)
 
-    async def dependency(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+    async def dependency(request: Request, db: SessionDep) -> Principal:
+        principal = authenticate(request, db)
         if principal.role not in allowed:
             raise Forbidden(f"the {principal.role} role may not do this")
         return principal

@@ -6,7 +6,7 @@ from starlette.responses import Response
 from app.auth import service
 from app.auth.deps import Admin
 from app.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead, ClinicCreate, ClinicRead
-from app.db import SessionDep
+from app.db import CommittingRoute, SessionDep
 from app.errors import (
     Forbidden,
     IdempotencyMismatch,
@@ -17,7 +17,7 @@ from app.errors import (
 )
 from app.idempotency.service import IdempotencyDep
 
-router = APIRouter(prefix="/v1", tags=["administration"])
+router = APIRouter(prefix="/v1", tags=["administration"], route_class=CommittingRoute)
 _AUTH = (Unauthorized, Forbidden, ValidationFailed)
 
 

@@ -112,7 +112,6 @@ class Idempotency:
 async def idempotency(
     request: Request,
     db: SessionDep,
-    principal: Annotated[Principal, Depends(authenticate)],
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -126,6 +125,7 @@ async def idempotency(
             "Idempotency-Key must not be empty",
             [{"loc": ["header", "idempotency-key"], "msg": "must not be empty"}],
         )
+    principal = authenticate(request, db)
     print_ = ""
     if idempotency_key is not None:
         raw = await request.body()

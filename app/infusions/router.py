@@ -6,7 +6,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from app.auth.deps import Bedside, SessionReader
-from app.db import SessionDep
+from app.db import CommittingRoute, SessionDep
 from app.errors import (
     Conflict,
     Forbidden,
@@ -31,7 +31,7 @@ from app.infusions.schemas import (
 from app.pagination import Cursor, Limit
 from app.schemas import Page, decode_timeline_cursor, encode_cursor
 
-router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
+router = APIRouter(prefix="/v1/sessions", tags=["sessions"], route_class=CommittingRoute)
 _AUTH = (Unauthorized, Forbidden, ValidationFailed)
 _TRANSITION = error_responses(*_AUTH, NotFound, InvalidTransition)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 from sqlalchemy import bindparam, select, tuple_
 from sqlalchemy.orm import Session
@@ -19,6 +20,7 @@ from app.errors import (
     ScreeningReviewRequired,
     ValidationFailed,
 )
+from app.hotpath import Prepared
 from app.infusions.models import Infusion
 from app.infusions.schemas import BaselineRead, InfusionCreate
 from app.infusions.schemas import InfusionStatus as S
@@ -35,8 +37,8 @@ ACTIVE = (S.IN_PROGRESS, S.RECOVERY)
 
 _infusions = table_of(Infusion)
 _readings = table_of(Reading)
-_LOAD = select(_infusions).where(_infusions.c.id == bindparam("id"))
-_BASELINE = (
+_LOAD = Prepared(select(_infusions).where(_infusions.c.id == bindparam("id")))
+_BASELINE = Prepared(
     select(
         _readings.c.id.label("reading_id"),
         _readings.c.measured_at,
@@ -59,10 +61,10 @@ _NO_CUTOFF = datetime(9999, 1, 1, tzinfo=UTC)
 
 def load_infusion(db: Session, principal: Principal, infusion_id: uuid.UUID) -> Infusion:
     """A read-only snapshot of the clinic's session, or 404 (another clinic's does not exist)."""
-    row = db.connection().execute(_LOAD, {"id": infusion_id}).first()
+    row = _LOAD.first(db, {"id": infusion_id})
     if row is None or row.clinic_id != principal.clinic_id:
         raise NotFound("no such session")
-    return row  # type: ignore[return-value]  # a Row has the same attributes, read-only
+    return cast(Infusion, row)  # a named tuple with the same attributes, read-only
 
 
 def lock_infusion(db: Session, principal: Principal, infusion_id: uuid.UUID) -> Infusion:
@@ -78,8 +80,8 @@ def baseline_of(
 ) -> BaselineRead | None:
     """The latest valid reading with blood pressure measured before the start (or ``before``)."""
     cutoff = before or infusion.started_at or _NO_CUTOFF
-    row = db.connection().execute(_BASELINE, {"infusion_id": infusion.id, "cutoff": cutoff}).first()
-    return None if row is None else BaselineRead.model_validate(row._mapping)
+    row = _BASELINE.first(db, {"infusion_id": infusion.id, "cutoff": cutoff})
+    return None if row is None else BaselineRead.model_validate(row._asdict())
 
 
 def create_infusion(db: Session, principal: Principal, data: InfusionCreate) -> Infusion:

@@ -5,7 +5,7 @@ from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from app.auth.deps import Bedside, ClinicalReader
-from app.db import SessionDep
+from app.db import CommittingRoute, SessionDep
 from app.errors import (
     Conflict,
     Forbidden,
@@ -22,7 +22,7 @@ from app.pagination import Cursor, Limit
 from app.readings.schemas import EnteredInError
 from app.schemas import Page, decode_timeline_cursor, encode_cursor
 
-router = APIRouter(tags=["observations"])
+router = APIRouter(tags=["observations"], route_class=CommittingRoute)
 
 
 @router.post(

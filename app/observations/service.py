@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, tuple_
+from sqlalchemy import select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -15,6 +15,7 @@ from app.auth.deps import Principal
 from app.db import table_of, utcnow
 from app.entries.service import check_measured_at, check_replays, entry_hash
 from app.errors import Conflict, NotFound
+from app.hotpath import Prepared
 from app.infusions.models import Infusion
 from app.infusions.service import load_infusion, phase_at
 from app.observations.models import Observation
@@ -71,7 +72,7 @@ def record_observation(
         "request_hash": item_hash,
     }
     try:
-        db.connection().execute(_INSERT, [row])
+        _INSERT.execute(db, row)
     except IntegrityError:
         db.rollback()
         infusion = load_infusion(db, principal, infusion_id)
@@ -132,4 +133,4 @@ def enter_in_error(
     return to_read(infusion, obs)
 
 
-_INSERT = insert(table_of(Observation))
+_INSERT = Prepared.insert(table_of(Observation))

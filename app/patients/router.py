@@ -4,7 +4,7 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from app.auth.deps import Bedside, ClinicalReader
-from app.db import SessionDep
+from app.db import CommittingRoute, SessionDep
 from app.errors import (
     Conflict,
     Forbidden,
@@ -20,7 +20,7 @@ from app.patients import service
 from app.patients.schemas import PatientCreate, PatientRead, PatientUpdate
 from app.schemas import Page, decode_cursor, encode_cursor, parse_uuid
 
-router = APIRouter(prefix="/v1/patients", tags=["patients"])
+router = APIRouter(prefix="/v1/patients", tags=["patients"], route_class=CommittingRoute)
 _AUTH = (Unauthorized, Forbidden, ValidationFailed)
 
 

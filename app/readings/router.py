@@ -5,7 +5,7 @@ from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from app.auth.deps import Bedside, ClinicalReader
-from app.db import SessionDep
+from app.db import CommittingRoute, SessionDep
 from app.errors import (
     Conflict,
     Forbidden,
@@ -27,7 +27,7 @@ from app.readings.schemas import (
 )
 from app.schemas import Page, decode_timeline_cursor, encode_cursor
 
-router = APIRouter(tags=["readings"])
+router = APIRouter(tags=["readings"], route_class=CommittingRoute)
 _WRITE = error_responses(
     Unauthorized, Forbidden, ValidationFailed, NotFound, Conflict, IdempotencyMismatch
 )

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, tuple_
+from sqlalchemy import select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -16,6 +16,7 @@ from app.auth.deps import Principal
 from app.db import table_of, utcnow
 from app.entries.service import check_measured_at, check_replays, entry_hash
 from app.errors import Conflict, NotFound, ValidationFailed
+from app.hotpath import Prepared
 from app.infusions.models import Infusion
 from app.infusions.service import load_infusion, phase_at
 from app.readings.models import Reading
@@ -85,7 +86,7 @@ def record_readings(
     new_rows = [row for row in rows if row["id"] not in replayed]
     if new_rows:
         try:
-            db.connection().execute(_INSERT, new_rows)
+            _INSERT.execute(db, new_rows)
         except IntegrityError:
             # A concurrent request stored one of these ids first: answer as a replay would.
             db.rollback()
@@ -152,4 +153,4 @@ def enter_in_error(
     return to_read(infusion, reading)
 
 
-_INSERT = insert(table_of(Reading))
+_INSERT = Prepared.insert(table_of(Reading))
