@@ -99,7 +99,9 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
     The database work of a request is short and synchronous; it runs on the event loop rather
     than paying for a threadpool hop on every call (scale out with several workers).
     """
-    token = _write_intent.set(request.method not in ("GET", "HEAD", "OPTIONS"))
+    # Reads write too (audit entries, time-based alerts judged on read): every request takes
+    # the write lock up front rather than fail to upgrade a read lock that went stale.
+    token = _write_intent.set(True)
     db: Session = request.app.state.sessionmaker()
     request.state.db = db
     try:

@@ -55,6 +55,8 @@ class Prepared:
         compiled = self._compiled.get(dialect.name)
         if compiled is None:
             cc = cast(SQLCompiler, self.statement.compile(dialect=dialect))
+            if "POSTCOMPILE" in cc.string:
+                raise ValueError("expanding parameters (IN lists) cannot be prepared once")
             binds = tuple(
                 (name, bp.type.dialect_impl(dialect).bind_processor(dialect), bp.effective_value)
                 for name, bp in cc.binds.items()
@@ -63,9 +65,7 @@ class Prepared:
             names: tuple[str, ...] = ()
             if isinstance(self.statement, Select):
                 columns = list(self.statement.selected_columns)
-                results = tuple(
-                    c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns
-                )
+                results = tuple(_result_processor(c.type, dialect) for c in columns)
                 names = tuple(str(c.key) for c in columns)
             compiled = _Compiled(
                 sql=cc.string,
@@ -106,6 +106,17 @@ class Prepared:
             raise DBAPIError.instance(compiled.sql, None, exc, dbapi_error) from exc
         return compiled, cursor
 
+    def all(self, db: Session, params: Mapping[str, Any]) -> list[Any]:
+        """Every row as a named tuple."""
+        compiled, cursor = self._run(db, params)
+        raws = cursor.fetchall()
+        cursor.close()
+        procs = compiled.results
+        return [
+            compiled.row(*[p(v) if p is not None else v for p, v in zip(procs, raw, strict=True)])
+            for raw in raws
+        ]
+
     def first(self, db: Session, params: Mapping[str, Any]) -> Any | None:
         """The first row as a named tuple (attribute access like a Core Row), or None."""
         compiled, cursor = self._run(db, params)
@@ -134,3 +145,15 @@ def _transaction_connection(db: Session) -> tuple[Dialect, Any]:
     dialect, dbapi_connection = connection.dialect, connection.connection.dbapi_connection
     db.info["hotpath"] = (db.get_transaction(), dialect, dbapi_connection)
     return dialect, dbapi_connection
+
+
+def _result_processor(type_: Any, dialect: Dialect) -> Processor:
+    """SQLAlchemy's result processor for a column type, without a driver type code.
+
+    Some drivers' numeric processors want the code of the value's type (psycopg); their values
+    already arrive as Python numbers, so those columns need none.
+    """
+    try:
+        return cast(Processor, type_.dialect_impl(dialect).result_processor(dialect, None))
+    except TypeError:
+        return None

@@ -8,8 +8,10 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from app.alerts.router import router as alerts_router
 from app.audit.router import router as audit_router
 from app.auth.router import router as auth_router
+from app.board.router import router as board_router
 from app.config import Settings, get_settings
 from app.db import make_engine, make_sessionmaker
 from app.errors import install_error_handlers, problem_openapi
@@ -18,7 +20,10 @@ from app.middleware import RequestContextMiddleware
 from app.observations.router import router as observations_router
 from app.ops.router import router as ops_router
 from app.patients.router import router as patients_router
+from app.protocol.router import router as protocol_router
 from app.readings.router import router as readings_router
+from app.recovery.router import router as recovery_router
+from app.summary.router import router as summary_router
 
 DESCRIPTION = """In-session monitoring for ketamine-infusion clinics: nurse tablets post vital signs
 and side effects, Vigil checks them against the clinic's protocol, dashboards watch the alerts.
@@ -56,7 +61,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         readings_router,
         infusions_router,
         observations_router,
+        alerts_router,
+        board_router,
+        recovery_router,
+        summary_router,
         patients_router,
+        protocol_router,
         auth_router,
         audit_router,
         ops_router,

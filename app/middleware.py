@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
 
+import orjson
 from prometheus_client import Counter, Histogram
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.context import request_id_var
 
+log = logging.getLogger("vigil.errors")
 _REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 REQUESTS = Counter("vigil_http_requests_total", "HTTP requests", ["method", "route", "status"])
@@ -38,13 +41,13 @@ class RequestContextMiddleware:
         request_id = incoming if incoming and _REQUEST_ID_OK.match(incoming) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
         started = time.perf_counter()
-        status = 500
+        status, started_response = 500, False
         encoded_id = request_id.encode()
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started_response
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, started_response = message["status"], True
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", encoded_id)]
             await send(message)
 
@@ -56,6 +59,26 @@ class RequestContextMiddleware:
             receive = _counting(receive, limit)
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Starlette renders unhandled errors outside this middleware, without the request
+            # id; answer here instead (a problem without internals), unless a response began.
+            log.exception(
+                "unhandled error on %s %s",
+                scope["method"],
+                getattr(scope.get("route"), "path", "?"),
+            )
+            if status != 500 or started_response:
+                raise
+            body = orjson.dumps(
+                {"type": "/problems/internal", "title": "Internal server error", "status": 500,
+                 "detail": "An unexpected error occurred.", "instance": scope.get("path", "")}
+            )  # fmt: skip
+            await send_with_id(
+                {"type": "http.response.start", "status": 500,
+                 "headers": [(b"content-type", b"application/problem+json"),
+                             (b"content-length", str(len(body)).encode())]}
+            )  # fmt: skip
+            await send({"type": "http.response.body", "body": body})
         finally:
             route = scope.get("route")
             path = getattr(route, "path", "unmatched")

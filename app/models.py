@@ -1,5 +1,6 @@
 """Every table, imported in one place for Alembic and the schema check."""
 
+from app.alerts.models import Alert, AlertEvent, AlertEvidence, ChangeCounter
 from app.audit.models import AuditEvent
 from app.auth.models import ApiKey, Clinic
 from app.db import Base
@@ -7,11 +8,24 @@ from app.idempotency.models import IdempotencyRecord
 from app.infusions.models import Infusion
 from app.observations.models import Observation
 from app.patients.models import Patient
+from app.protocol.models import ProtocolVersion
 from app.readings.models import Reading
 
 metadata = Base.metadata
 
 __all__ = [
-    "ApiKey", "AuditEvent", "Clinic", "IdempotencyRecord", "Infusion", "Observation", "Patient",
-    "Reading", "metadata",
+    "Alert",
+    "AlertEvent",
+    "AlertEvidence",
+    "ApiKey",
+    "AuditEvent",
+    "ChangeCounter",
+    "Clinic",
+    "IdempotencyRecord",
+    "Infusion",
+    "Observation",
+    "Patient",
+    "ProtocolVersion",
+    "Reading",
+    "metadata",
 ]  # fmt: skip

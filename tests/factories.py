@@ -134,3 +134,83 @@ class World:
         )
         assert response.status_code == 200, response.text
         return response.json()["items"]  # type: ignore[no-any-return]
+
+
+def parse_time(text: str) -> datetime:
+    """A response timestamp: always UTC, spelled with ``Z``."""
+    assert text.endswith("Z"), text
+    return datetime.fromisoformat(text)
+
+
+def problem(response: httpx.Response, status: int, slug: str) -> dict[str, Any]:
+    """The problem+json body of an error response, once its status and type are checked."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert body["type"] == f"/problems/{slug}", body
+    assert body["status"] == status
+    return body
+
+
+# --- helpers appended for the readings and observations tests ------------------------------
+def shifted(timestamp: str, minutes: float = 0, *, seconds: float = 0) -> str:
+    """``timestamp`` (as the API gives it) moved by ``minutes``; negative is earlier."""
+    moment = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    return iso(moment + timedelta(minutes=minutes, seconds=seconds))
+
+
+def error_locs(response: httpx.Response) -> list[list[str | int]]:
+    """The ``loc`` of every entry in a validation problem's ``errors``."""
+    return [error["loc"] for error in response.json().get("errors", [])]
+
+
+def observations(
+    world: World, session: dict[str, Any], caller: Caller | None = None, **params: Any
+) -> list[dict[str, Any]]:
+    response = (caller or world.nurse).get(
+        f"/v1/sessions/{session['id']}/observations", params=params
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["items"]  # type: ignore[no-any-return]
+
+
+# --- helpers shared by the access, error and idempotency tests ------------------------------
+def post_observation(
+    world: World, session: dict[str, Any], caller: Caller | None = None, **fields: Any
+) -> dict[str, Any]:
+    body = {"measured_at": ago(1), "kind": "nausea", "severity": 1, **fields}
+    response = (caller or world.nurse).post(f"/v1/sessions/{session['id']}/observations", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def new_key(
+    world: World, role: str = "nurse", clinic_id: uuid.UUID | None = None, label: str = "extra"
+) -> dict[str, Any]:
+    """A key made through the API by the global admin: ``{id, role, clinic_id, label, key, ...}``."""
+    body = {
+        "role": role,
+        "clinic_id": str(clinic_id) if clinic_id else str(world.clinic_id),
+        "label": label,
+    }
+    response = world.global_admin.post("/v1/api-keys", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def caller_for(world: World, created_key: dict[str, Any]) -> Caller:
+    return Caller(world.client, created_key["key"], uuid.UUID(created_key["id"]))
+
+
+def expect_problem(
+    response: httpx.Response, status: int, slug: str | None = None
+) -> dict[str, Any]:
+    """``response`` is an RFC 9457 problem with ``status`` (and type ``/problems/<slug>``)."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json"), response.headers
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    assert {"type", "title", "status", "detail", "instance"} <= set(body), body
+    if slug is not None:
+        assert body["type"] == f"/problems/{slug}", body
+    return body

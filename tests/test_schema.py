@@ -18,7 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_committed_openapi_matches_the_app() -> None:
     committed = orjson.loads((ROOT / "openapi.json").read_bytes())
-    assert committed == create_app().openapi(), "openapi.json is stale: run `vigil openapi > openapi.json`"
+    assert committed == create_app().openapi(), (
+        "openapi.json is stale: run `vigil openapi > openapi.json`"
+    )
 
 
 def test_every_route_has_a_summary_and_documents_its_errors() -> None:

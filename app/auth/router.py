@@ -62,7 +62,8 @@ async def create_api_key(
             created_at=key.created_at,
         )
 
-    return idem.run(201, produce)
+    # The secret is shown once: a replay answers with the key's record and `key: null`.
+    return idem.run(201, produce, forget=frozenset({"key"}))
 
 
 @router.get(

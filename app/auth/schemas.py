@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from pydantic import StringConstraints
+from pydantic import Field, StringConstraints
 
 from app.auth.roles import Role
 from app.schemas import RequestModel, ResponseModel, Timestamp
@@ -45,5 +45,7 @@ class ApiKeyCreated(ResponseModel):
     role: Role
     clinic_id: uuid.UUID | None
     label: str
-    key: str
+    key: str | None = Field(
+        description="The secret, shown only here (null on an idempotent replay)"
+    )
     created_at: Timestamp

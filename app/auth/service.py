@@ -8,6 +8,7 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.alerts.models import ChangeCounter
 from app.audit import service as audit
 from app.auth.deps import Principal, hash_key
 from app.auth.models import ApiKey, Clinic
@@ -23,6 +24,8 @@ def create_clinic(db: Session, principal: Principal | None, name: str) -> Clinic
         raise Forbidden("only a global admin key may create clinics")
     clinic = Clinic(id=uuid.uuid4(), name=name, created_at=utcnow())
     db.add(clinic)
+    db.flush()
+    db.add(ChangeCounter(clinic_id=clinic.id, alert_seq=0))
     db.flush()
     audit.record(db, principal, "clinic.create", "Clinic", clinic.id)
     return clinic

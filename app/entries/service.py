@@ -10,7 +10,8 @@ from typing import Any, Protocol
 from app.errors import Conflict, IdempotencyMismatch, ValidationFailed
 from app.idempotency.service import fingerprint
 from app.infusions.models import Infusion
-from app.infusions.service import BACKDATE_LIMIT, CLOCK_SKEW, closed_at
+from app.infusions.service import BACKDATE_LIMIT, CLOCK_SKEW
+from app.infusions.timeline import closed_at
 
 
 class Entry(Protocol):

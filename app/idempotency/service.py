@@ -62,8 +62,17 @@ class Idempotency:
             record.status_code, record.response_body, {"Idempotent-Replayed": "true"}
         )
 
-    def run(self, status_code: int, produce: Callable[[], BaseModel | Response]) -> Response:
-        """Answer from memory if this key was seen, else run ``produce`` and remember its answer."""
+    def run(
+        self,
+        status_code: int,
+        produce: Callable[[], BaseModel | Response],
+        *,
+        forget: frozenset[str] = frozenset(),
+    ) -> Response:
+        """Answer from memory if this key was seen, else run ``produce`` and remember its answer.
+
+        Fields named in ``forget`` (a secret shown once) are remembered as null.
+        """
         record = self._stored()
         if record is not None:
             return self._replay(record)
@@ -73,7 +82,12 @@ class Idempotency:
         body = result.model_dump_json().encode()
         if self.key is not None:
             try:
-                self._remember(status_code, body)
+                remembered = (
+                    result.model_dump_json(exclude=set(forget)).encode() if forget else body
+                )
+                if forget:
+                    remembered = orjson.dumps({**orjson.loads(remembered), **dict.fromkeys(forget)})
+                self._remember(status_code, remembered)
             except IntegrityError:
                 # The same key committed by a concurrent request: drop our work, answer as it did.
                 self.db.rollback()

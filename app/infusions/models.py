@@ -2,7 +2,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, Float, ForeignKey, Index, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, utcnow
@@ -16,11 +16,12 @@ class Infusion(Base):
         Index("ix_infusions_clinic_id_status_created_at", "clinic_id", "status", "created_at"),
         Index("ix_infusions_clinic_id_created_at", "clinic_id", "created_at"),
         Index("ix_infusions_patient_id_created_at", "patient_id", "created_at"),
+        Index("ix_infusions_clinic_id_next_check_at", "clinic_id", "next_check_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    clinic_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("clinics.id"))
-    patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("patients.id"))
+    clinic_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("clinics.id"))
+    patient_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("patients.id"))
     status: Mapped[str] = mapped_column(String(20))
     route: Mapped[str] = mapped_column(String(20))
     planned_duration_min: Mapped[int | None]
@@ -35,3 +36,5 @@ class Infusion(Base):
     abort_reason: Mapped[str | None] = mapped_column(Text)
     screening_override: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     discharge_override: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # When a time rule (vitals overdue, dissociation unresolved) may next change state; null: never.
+    next_check_at: Mapped[datetime | None]

@@ -9,6 +9,7 @@ from app.auth.deps import Bedside, SessionReader
 from app.db import CommittingRoute, SessionDep
 from app.errors import (
     Conflict,
+    DischargeBlocked,
     Forbidden,
     IdempotencyMismatch,
     InvalidTransition,
@@ -23,6 +24,7 @@ from app.infusions import service
 from app.infusions.models import Infusion
 from app.infusions.schemas import (
     AbortRequest,
+    DischargeRequest,
     InfusionCreate,
     InfusionRead,
     StartRequest,
@@ -111,6 +113,21 @@ async def end_session(
 ) -> InfusionRead:
     data = data or TransitionRequest()
     return _read(db, service.end(db, principal, session_id, data.at))
+
+
+@router.post(
+    "/{session_id}/discharge",
+    summary="Discharge the patient (recovery → discharged), gated by the recovery checks",
+    responses=error_responses(*_AUTH, NotFound, InvalidTransition, DischargeBlocked),
+)
+async def discharge_session(
+    session_id: uuid.UUID,
+    db: SessionDep,
+    principal: Bedside,
+    data: Annotated[DischargeRequest | None, Body()] = None,
+) -> InfusionRead:
+    data = data or DischargeRequest()
+    return _read(db, service.discharge(db, principal, session_id, data.at, data.override_reason))
 
 
 @router.post(

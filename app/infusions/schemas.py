@@ -43,6 +43,10 @@ class StartRequest(TransitionRequest):
     override_reason: Reason | None = None
 
 
+class DischargeRequest(TransitionRequest):
+    override_reason: Reason | None = None
+
+
 class AbortRequest(TransitionRequest):
     reason: Reason
 

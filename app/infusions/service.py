@@ -9,11 +9,13 @@ from typing import cast
 from sqlalchemy import bindparam, select, tuple_
 from sqlalchemy.orm import Session
 
+from app.alerts import engine
 from app.audit import service as audit
 from app.auth.deps import Principal
 from app.auth.roles import Role
 from app.db import table_of, utcnow
 from app.errors import (
+    DischargeBlocked,
     Forbidden,
     InvalidTransition,
     NotFound,
@@ -25,7 +27,7 @@ from app.infusions.models import Infusion
 from app.infusions.schemas import BaselineRead, InfusionCreate
 from app.infusions.schemas import InfusionStatus as S
 from app.patients.service import load_patient
-from app.protocol.defaults import DEFAULT_PROTOCOL, DEFAULT_PROTOCOL_VERSION
+from app.protocol import service as protocols
 from app.readings.models import Reading
 
 # Bedside clocks drift: a timestamp this far ahead of the server's clock is still accepted.
@@ -38,6 +40,10 @@ ACTIVE = (S.IN_PROGRESS, S.RECOVERY)
 _infusions = table_of(Infusion)
 _readings = table_of(Reading)
 _LOAD = Prepared(select(_infusions).where(_infusions.c.id == bindparam("id")))
+# Entries to one session are judged one transaction at a time (PostgreSQL; SQLite writes are serial).
+_LOAD_LOCKED = Prepared(
+    select(_infusions).where(_infusions.c.id == bindparam("id")).with_for_update()
+)
 _BASELINE = Prepared(
     select(
         _readings.c.id.label("reading_id"),
@@ -59,9 +65,11 @@ _BASELINE = Prepared(
 _NO_CUTOFF = datetime(9999, 1, 1, tzinfo=UTC)
 
 
-def load_infusion(db: Session, principal: Principal, infusion_id: uuid.UUID) -> Infusion:
+def load_infusion(
+    db: Session, principal: Principal, infusion_id: uuid.UUID, *, lock: bool = False
+) -> Infusion:
     """A read-only snapshot of the clinic's session, or 404 (another clinic's does not exist)."""
-    row = _LOAD.first(db, {"id": infusion_id})
+    row = (_LOAD_LOCKED if lock else _LOAD).first(db, {"id": infusion_id})
     if row is None or row.clinic_id != principal.clinic_id:
         raise NotFound("no such session")
     return cast(Infusion, row)  # a named tuple with the same attributes, read-only
@@ -95,7 +103,7 @@ def create_infusion(db: Session, principal: Principal, data: InfusionCreate) -> 
         route=data.route,
         planned_duration_min=data.planned_duration_min,
         dose_mg_per_kg=data.dose_mg_per_kg,
-        protocol_version=DEFAULT_PROTOCOL_VERSION,
+        protocol_version=protocols.current_version(db, patient.clinic_id),
         created_at=now,
         updated_at=now,
     )
@@ -164,12 +172,14 @@ def _require_status(infusion: Infusion, action: str, *allowed: S) -> None:
 
 
 def screening_reasons(
-    infusion: Infusion, baseline: BaselineRead, contraindications: list[str]
+    db: Session, infusion: Infusion, baseline: BaselineRead, contraindications: list[str]
 ) -> list[str]:
     """Why the start needs a clinician's review (empty: it does not)."""
-    limits = DEFAULT_PROTOCOL["screening"]
+    limits = protocols.protocol(
+        db, infusion.clinic_id, protocols.current_version(db, infusion.clinic_id)
+    ).screening
     reasons = []
-    if baseline.systolic > limits["systolic_max"] or baseline.diastolic > limits["diastolic_max"]:
+    if baseline.systolic > limits.systolic_max or baseline.diastolic > limits.diastolic_max:
         reasons.append("baseline_bp_above_limit")
     reasons.extend(f"contraindication:{code}" for code in sorted(contraindications))
     return reasons
@@ -193,7 +203,7 @@ def start(
             "a baseline reading with blood pressure is needed before the start", ["no_baseline"]
         )
     patient = load_patient(db, principal, infusion.patient_id)
-    reasons = screening_reasons(infusion, baseline, patient.contraindications)
+    reasons = screening_reasons(db, infusion, baseline, patient.contraindications)
     if reasons and override_reason is None:
         raise ScreeningReviewRequired(
             "the screening needs a clinician's review: " + ", ".join(reasons), reasons
@@ -208,8 +218,11 @@ def start(
         audit.record(db, principal, "session.screening_override", "Session", infusion.id)
     infusion.status = S.IN_PROGRESS
     infusion.started_at = at
-    infusion.protocol_version = DEFAULT_PROTOCOL_VERSION
-    return _save(db, principal, infusion, "session.start")
+    # The session keeps the protocol in force when it started, whatever changes later.
+    infusion.protocol_version = protocols.current_version(db, infusion.clinic_id)
+    _save(db, principal, infusion, "session.start")
+    engine.evaluate_time_rules(db, infusion, utcnow())
+    return infusion
 
 
 def end(db: Session, principal: Principal, infusion_id: uuid.UUID, at: datetime | None) -> Infusion:
@@ -217,7 +230,46 @@ def end(db: Session, principal: Principal, infusion_id: uuid.UUID, at: datetime 
     _require_status(infusion, "end", S.IN_PROGRESS)
     infusion.infusion_ended_at = _transition_time(infusion, at)
     infusion.status = S.RECOVERY
-    return _save(db, principal, infusion, "session.end")
+    _save(db, principal, infusion, "session.end")
+    engine.evaluate_time_rules(
+        db, infusion, utcnow()
+    )  # vitals overdue ends, recovery's clock starts
+    return infusion
+
+
+def discharge(
+    db: Session,
+    principal: Principal,
+    infusion_id: uuid.UUID,
+    at: datetime | None,
+    override_reason: str | None,
+) -> Infusion:
+    """recovery → discharged when the recovery checks pass at ``at``, or with a clinician's override."""
+    from app.recovery.service import recovery  # recovery builds on this module
+
+    if override_reason is not None and principal.role != Role.CLINICIAN:
+        raise Forbidden("only a clinician may override the discharge checks")
+    infusion = lock_infusion(db, principal, infusion_id)
+    _require_status(infusion, "discharge", S.RECOVERY)
+    at = _transition_time(infusion, at)
+    blockers: list[str] = list(recovery(db, infusion, at).discharge_blockers)
+    if blockers and override_reason is None:
+        raise DischargeBlocked(
+            "the patient is not ready for discharge: " + ", ".join(blockers), blockers
+        )
+    if blockers and override_reason is not None:
+        infusion.discharge_override = {
+            "reason": override_reason,
+            "reasons": blockers,
+            "by": str(principal.key_id),
+            "at": utcnow().isoformat(),
+        }
+        audit.record(db, principal, "session.discharge_override", "Session", infusion.id)
+    infusion.discharged_at = at
+    infusion.status = S.DISCHARGED
+    _save(db, principal, infusion, "session.discharge")
+    engine.resolve_all(db, infusion, "session discharged", utcnow())
+    return infusion
 
 
 def abort(
@@ -228,7 +280,9 @@ def abort(
     infusion.aborted_at = _transition_time(infusion, at)
     infusion.abort_reason = reason
     infusion.status = S.ABORTED
-    return _save(db, principal, infusion, "session.abort")
+    _save(db, principal, infusion, "session.abort")
+    engine.resolve_all(db, infusion, "session aborted", utcnow())
+    return infusion
 
 
 def _save(db: Session, principal: Principal, infusion: Infusion, action: str) -> Infusion:
@@ -236,17 +290,3 @@ def _save(db: Session, principal: Principal, infusion: Infusion, action: str) ->
     db.flush()
     audit.record(db, principal, action, "Session", infusion.id)
     return infusion
-
-
-def closed_at(infusion: Infusion) -> datetime | None:
-    """When the session stopped taking new entries (discharge or abort), if it has."""
-    return infusion.discharged_at or infusion.aborted_at
-
-
-def phase_at(infusion: Infusion, measured_at: datetime) -> str:
-    """Where a bedside time falls: before the start, during the infusion, or after its end."""
-    if infusion.started_at is None or measured_at < infusion.started_at:
-        return "pre"
-    if infusion.infusion_ended_at is not None and measured_at >= infusion.infusion_ended_at:
-        return "post"
-    return "intra"

@@ -1,7 +1,7 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base
@@ -16,8 +16,8 @@ class Observation(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    infusion_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("infusions.id"))
-    clinic_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("clinics.id"))
+    infusion_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("infusions.id"))
+    clinic_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("clinics.id"))
     measured_at: Mapped[datetime]
     recorded_at: Mapped[datetime]
     kind: Mapped[str] = mapped_column(String(30))

@@ -17,7 +17,12 @@ from app.errors import (
 )
 from app.idempotency.service import IdempotencyDep
 from app.observations import service
-from app.observations.schemas import ObservationCreate, ObservationKind, ObservationRead
+from app.observations.schemas import (
+    ObservationCreate,
+    ObservationKind,
+    ObservationRead,
+    ObservationRecorded,
+)
 from app.pagination import Cursor, Limit
 from app.readings.schemas import EnteredInError
 from app.schemas import Page, decode_timeline_cursor, encode_cursor
@@ -29,7 +34,7 @@ router = APIRouter(tags=["observations"], route_class=CommittingRoute)
     "/v1/sessions/{session_id}/observations",
     status_code=201,
     summary="Record a side effect or assessment",
-    response_model=ObservationRead,
+    response_model=ObservationRecorded,
     responses=error_responses(
         Unauthorized, Forbidden, ValidationFailed, NotFound, Conflict, IdempotencyMismatch
     ),

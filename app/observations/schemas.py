@@ -5,6 +5,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
+from app.alerts.schemas import AlertRead
 from app.schemas import RequestModel, ResponseModel, Timestamp
 
 Severity = Annotated[
@@ -69,3 +70,9 @@ class ObservationRead(ResponseModel):
     entered_in_error_at: Timestamp | None
     entered_in_error_reason: str | None
     phase: Literal["pre", "intra", "post"]
+
+
+class ObservationRecorded(ObservationRead):
+    """A stored observation with the alerts it opened or updated."""
+
+    alerts: list[AlertRead]

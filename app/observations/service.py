@@ -10,6 +10,9 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.alerts import engine
+from app.alerts import queries as alert_queries
+from app.alerts import store as alert_store
 from app.audit import service as audit
 from app.auth.deps import Principal
 from app.db import table_of, utcnow
@@ -17,11 +20,13 @@ from app.entries.service import check_measured_at, check_replays, entry_hash
 from app.errors import Conflict, NotFound
 from app.hotpath import Prepared
 from app.infusions.models import Infusion
-from app.infusions.service import load_infusion, phase_at
+from app.infusions.service import load_infusion
+from app.infusions.timeline import phase_at
 from app.observations.models import Observation
 from app.observations.schemas import (
     DissociationCreate,
     ObservationRead,
+    ObservationRecorded,
     SedationCreate,
     SymptomCreate,
 )
@@ -44,8 +49,8 @@ def record_observation(
     principal: Principal,
     infusion_id: uuid.UUID,
     item: SymptomCreate | SedationCreate | DissociationCreate,
-) -> ObservationRead:
-    infusion = load_infusion(db, principal, infusion_id)
+) -> ObservationRecorded:
+    infusion = load_infusion(db, principal, infusion_id, lock=True)
     now = utcnow()
     check_measured_at(infusion, item.measured_at, now, ["body"])
     item_hash = entry_hash(item)
@@ -75,23 +80,34 @@ def record_observation(
         _INSERT.execute(db, row)
     except IntegrityError:
         db.rollback()
-        infusion = load_infusion(db, principal, infusion_id)
+        infusion = load_infusion(db, principal, infusion_id, lock=True)
         replay = _replay(db, infusion, obs_id, item_hash)
         if replay is None:
             raise Conflict("a request with this id is still being processed") from None
         return replay
     audit.record(db, principal, "observation.create", "Observation", obs_id)
-    return to_read(infusion, row)
+    changed = engine.evaluate_observation(db, infusion, row, now)
+    return _recorded(infusion, row, changed)
+
+
+def _recorded(
+    infusion: Infusion, obs: Observation | dict[str, Any], alerts: list[dict[str, Any]]
+) -> ObservationRecorded:
+    return ObservationRecorded.model_validate(
+        {**to_read(infusion, obs).model_dump(), "alerts": [alert_store.to_read(a) for a in alerts]}
+    )
 
 
 def _replay(
     db: Session, infusion: Infusion, obs_id: uuid.UUID, item_hash: str
-) -> ObservationRead | None:
+) -> ObservationRecorded | None:
     existing = db.get(Observation, obs_id)
     if existing is None:
         return None
     check_replays([existing], infusion.id, {obs_id: (-1, item_hash)}, ["body"])
-    return to_read(infusion, existing)
+    return _recorded(
+        infusion, existing, alert_queries.alerts_with_evidence(db, observation_id=obs_id)
+    )
 
 
 def list_observations(
@@ -120,17 +136,20 @@ def list_observations(
 def enter_in_error(
     db: Session, principal: Principal, obs_id: uuid.UUID, reason: str
 ) -> ObservationRead:
-    obs = db.scalar(select(Observation).where(Observation.id == obs_id).with_for_update())
-    if obs is None or obs.clinic_id != principal.clinic_id:
+    found = db.get(Observation, obs_id)
+    if found is None or found.clinic_id != principal.clinic_id:
         raise NotFound("no such observation")
-    infusion = load_infusion(db, principal, obs.infusion_id)
-    if obs.status != "entered-in-error":  # a retry keeps the first reason
-        obs.status = "entered-in-error"
-        obs.entered_in_error_at = utcnow()
-        obs.entered_in_error_reason = reason
+    infusion = load_infusion(db, principal, found.infusion_id, lock=True)
+    db.refresh(found)
+    if found.status != "entered-in-error":  # a retry keeps the first reason
+        now = utcnow()
+        found.status = "entered-in-error"
+        found.entered_in_error_at = now
+        found.entered_in_error_reason = reason
         db.flush()
-        audit.record(db, principal, "observation.entered_in_error", "Observation", obs.id)
-    return to_read(infusion, obs)
+        audit.record(db, principal, "observation.entered_in_error", "Observation", found.id)
+        engine.entered_in_error(db, infusion, reason, now, observation_id=found.id)
+    return to_read(infusion, found)
 
 
 _INSERT = Prepared.insert(table_of(Observation))

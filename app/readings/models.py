@@ -1,7 +1,7 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Float, ForeignKey, Index, String, Text
+from sqlalchemy import Float, ForeignKey, Index, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base
@@ -16,8 +16,8 @@ class Reading(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    infusion_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("infusions.id"))
-    clinic_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("clinics.id"))
+    infusion_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("infusions.id"))
+    clinic_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("clinics.id"))
     measured_at: Mapped[datetime]
     recorded_at: Mapped[datetime]
     heart_rate: Mapped[int | None]

@@ -22,8 +22,9 @@ from app.readings.schemas import (
     EnteredInError,
     ReadingBatch,
     ReadingCreate,
-    ReadingList,
     ReadingRead,
+    ReadingRecorded,
+    ReadingRecordedList,
 )
 from app.schemas import Page, decode_timeline_cursor, encode_cursor
 
@@ -37,7 +38,7 @@ _WRITE = error_responses(
     "/v1/sessions/{session_id}/readings",
     status_code=201,
     summary="Record a set of vital signs",
-    response_model=ReadingRead,
+    response_model=ReadingRecorded,
     responses=_WRITE,
 )
 async def create_reading(
@@ -56,7 +57,7 @@ async def create_reading(
     "/v1/sessions/{session_id}/readings:batch",
     status_code=201,
     summary="Record up to 500 readings at once, all or nothing",
-    response_model=ReadingList,
+    response_model=ReadingRecordedList,
     responses=_WRITE,
 )
 async def create_readings(
@@ -68,7 +69,7 @@ async def create_readings(
 ) -> Response:
     return idem.run(
         201,
-        lambda: ReadingList(
+        lambda: ReadingRecordedList(
             items=service.record_readings(db, principal, session_id, data.readings, batch=True)
         ),
     )

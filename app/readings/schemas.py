@@ -4,8 +4,16 @@ import uuid
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import Field, StrictBool, StringConstraints, model_validator
+from pydantic import (
+    Field,
+    StrictBool,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from app.alerts.schemas import AlertRead
 from app.schemas import RequestModel, ResponseModel, Timestamp
 
 
@@ -55,18 +63,20 @@ class ReadingCreate(RequestModel):
     source: Literal["manual", "device"] = "manual"
     device_id: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
 
+    @field_validator("diastolic")
+    @classmethod
+    def _below_systolic(cls, diastolic: int | None, info: ValidationInfo) -> int | None:
+        systolic = info.data.get("systolic")
+        if diastolic is not None and systolic is not None and diastolic >= systolic:
+            raise ValueError("diastolic must be below systolic")
+        return diastolic
+
     @model_validator(mode="after")
     def _coherent(self) -> ReadingCreate:
         if all(getattr(self, name) is None for name in VITALS):
             raise ValueError("a reading needs at least one vital sign")
         if (self.systolic is None) != (self.diastolic is None):
             raise ValueError("systolic and diastolic come together")
-        if (
-            self.systolic is not None
-            and self.diastolic is not None
-            and self.diastolic >= self.systolic
-        ):
-            raise ValueError("diastolic must be below systolic")
         if self.temperature_c is not None:
             self.temperature_c = round(self.temperature_c, 1)
         return self
@@ -103,3 +113,30 @@ class ReadingRead(ResponseModel):
 
 class ReadingList(ResponseModel):
     items: list[ReadingRead]
+
+
+class News2Parameter(ResponseModel):
+    value: bool | int | float | str
+    score: int
+    measured_at: Timestamp = Field(
+        description="When the value was measured (earlier: carried forward)"
+    )
+
+
+class News2Read(ResponseModel):
+    score: int = Field(description="Aggregate (partial when incomplete)")
+    risk: Literal["low", "low-medium", "medium", "high"]
+    complete: bool
+    missing: list[str]
+    parameters: dict[str, News2Parameter]
+
+
+class ReadingRecorded(ReadingRead):
+    """A stored reading as judged: its NEWS2 and the alerts it opened or updated."""
+
+    news2: News2Read
+    alerts: list[AlertRead]
+
+
+class ReadingRecordedList(ResponseModel):
+    items: list[ReadingRecorded]

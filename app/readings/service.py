@@ -11,6 +11,10 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.alerts import engine
+from app.alerts import queries as alert_queries
+from app.alerts import store as alert_store
+from app.alerts.news2 import News2
 from app.audit import service as audit
 from app.auth.deps import Principal
 from app.db import table_of, utcnow
@@ -18,9 +22,10 @@ from app.entries.service import check_measured_at, check_replays, entry_hash
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.hotpath import Prepared
 from app.infusions.models import Infusion
-from app.infusions.service import load_infusion, phase_at
+from app.infusions.service import baseline_of, load_infusion
+from app.infusions.timeline import phase_at
 from app.readings.models import Reading
-from app.readings.schemas import ReadingCreate, ReadingRead
+from app.readings.schemas import ReadingCreate, ReadingRead, ReadingRecorded
 
 _STORED_FIELDS = (
     "heart_rate", "systolic", "diastolic", "spo2", "respiratory_rate",
@@ -48,9 +53,9 @@ def record_readings(
     items: Sequence[ReadingCreate],
     *,
     batch: bool,
-) -> list[ReadingRead]:
-    """Store readings all or nothing; items whose client id was stored with the same body replay."""
-    infusion = load_infusion(db, principal, infusion_id)
+) -> list[ReadingRecorded]:
+    """Store readings all or nothing and judge them; a client id stored with the same body replays."""
+    infusion = load_infusion(db, principal, infusion_id, lock=True)
     now = utcnow()
     base_loc: list[str | int] = ["body", "readings"] if batch else ["body"]
     hashes: dict[uuid.UUID, tuple[int, str]] = {}
@@ -59,7 +64,6 @@ def record_readings(
         loc = [*base_loc, index] if batch else base_loc
         check_measured_at(infusion, item.measured_at, now, loc)
         item_hash = entry_hash(item)
-        reading_id = item.id or uuid.uuid4()
         if item.id is not None:
             if item.id in hashes:
                 raise ValidationFailed(
@@ -69,7 +73,7 @@ def record_readings(
             hashes[item.id] = (index if batch else -1, item_hash)
         rows.append(
             {
-                "id": reading_id,
+                "id": item.id or uuid.uuid4(),
                 "infusion_id": infusion.id,
                 "clinic_id": infusion.clinic_id,
                 "measured_at": item.measured_at,
@@ -90,18 +94,37 @@ def record_readings(
         except IntegrityError:
             # A concurrent request stored one of these ids first: answer as a replay would.
             db.rollback()
-            infusion = load_infusion(db, principal, infusion_id)
+            infusion = load_infusion(db, principal, infusion_id, lock=True)
             replayed = _replayed_ids(db, infusion.id, hashes, base_loc)
             if not all(row["id"] in replayed for row in rows):
                 raise Conflict("a request with these ids is still being processed") from None
             new_rows = []
+    for row in new_rows:
+        audit.record(db, principal, "reading.create", "Reading", row["id"])
+    baseline = baseline_of(db, infusion) if infusion.started_at is not None else None
+    judged = engine.evaluate_readings(db, infusion, new_rows, baseline, now)
     stored = {row["id"]: row for row in new_rows}
     if replayed:
         for reading in db.scalars(select(Reading).where(Reading.id.in_(replayed))):
             stored[reading.id] = {c: getattr(reading, c) for c in _COLUMNS}
-    for row in new_rows:
-        audit.record(db, principal, "reading.create", "Reading", row["id"])
-    return [to_read(infusion, stored[row["id"]]) for row in rows]
+            judged[reading.id] = _rejudge(db, infusion, reading)
+    return [
+        ReadingRecorded.model_validate(
+            {
+                **to_read(infusion, stored[row["id"]]).model_dump(),
+                "news2": judged[row["id"]][0].as_dict(),
+                "alerts": [alert_store.to_read(a) for a in judged[row["id"]][1]],
+            }
+        )
+        for row in rows
+    ]
+
+
+def _rejudge(db: Session, infusion: Any, reading: Reading) -> tuple[News2, list[dict[str, Any]]]:
+    """For a replay: the reading's NEWS2 and the alerts it is evidence of, as they stand."""
+    return engine.news2_of(db, infusion, reading), alert_queries.alerts_with_evidence(
+        db, reading_id=reading.id
+    )
 
 
 def _replayed_ids(
@@ -139,18 +162,21 @@ def list_readings(
 def enter_in_error(
     db: Session, principal: Principal, reading_id: uuid.UUID, reason: str
 ) -> ReadingRead:
-    """Flag a mistaken reading; it stays stored but leaves baselines, scores and summaries."""
-    reading = db.scalar(select(Reading).where(Reading.id == reading_id).with_for_update())
-    if reading is None or reading.clinic_id != principal.clinic_id:
+    """Flag a mistaken reading; it stays stored but leaves baselines, scores, alerts and summaries."""
+    found = db.get(Reading, reading_id)
+    if found is None or found.clinic_id != principal.clinic_id:
         raise NotFound("no such reading")
-    infusion = load_infusion(db, principal, reading.infusion_id)
-    if reading.status != "entered-in-error":  # a retry keeps the first reason
-        reading.status = "entered-in-error"
-        reading.entered_in_error_at = utcnow()
-        reading.entered_in_error_reason = reason
+    infusion = load_infusion(db, principal, found.infusion_id, lock=True)
+    db.refresh(found)  # as it stands now that the session is ours
+    if found.status != "entered-in-error":  # a retry keeps the first reason
+        now = utcnow()
+        found.status = "entered-in-error"
+        found.entered_in_error_at = now
+        found.entered_in_error_reason = reason
         db.flush()
-        audit.record(db, principal, "reading.entered_in_error", "Reading", reading.id)
-    return to_read(infusion, reading)
+        audit.record(db, principal, "reading.entered_in_error", "Reading", found.id)
+        engine.entered_in_error(db, infusion, reason, now, reading_id=found.id)
+    return to_read(infusion, found)
 
 
 _INSERT = Prepared.insert(table_of(Reading))

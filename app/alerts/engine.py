@@ -1,0 +1,324 @@
+"""Judging evidence against the protocol, in the transaction that stores the evidence."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+from prometheus_client import Counter
+from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from app.alerts import lifecycle, store
+from app.alerts import queries as alert_queries
+from app.alerts.models import AlertEvidence
+from app.alerts.news2 import CARRY_FORWARD, News2, compute
+from app.alerts.rules import (
+    SEVERITY_RANK,
+    Finding,
+    deadline_of,
+    observation_finding,
+    reading_findings,
+    time_finding,
+)
+from app.db import table_of
+from app.hotpath import Prepared
+from app.infusions.models import Infusion
+from app.infusions.schemas import InfusionStatus as S
+from app.infusions.timeline import phase_at
+from app.observations.models import Observation
+from app.observations.schemas import SYMPTOM_KINDS
+from app.protocol import service as protocols
+from app.protocol.schemas import ProtocolBody
+from app.readings.models import Reading
+from app.recovery.rules import resolution
+
+ALERTS_RAISED = Counter(
+    "vigil_alerts_raised_total", "Alerts opened or escalated", ["rule", "severity"]
+)
+
+_readings = table_of(Reading)
+_observations = table_of(Observation)
+_infusions = table_of(Infusion)
+_NEWS2_FIELDS = ("id", "measured_at", "heart_rate", "systolic", "diastolic", "spo2", "respiratory_rate",
+                 "temperature_c", "consciousness", "on_oxygen")  # fmt: skip
+_RECENT = Prepared(
+    select(*(_readings.c[n] for n in _NEWS2_FIELDS)).where(
+        _readings.c.infusion_id == bindparam("infusion_id"),
+        _readings.c.status == "final",
+        _readings.c.measured_at >= bindparam("since"),
+        _readings.c.measured_at <= bindparam("until"),
+    )
+)
+_LAST_READING_AT = Prepared(
+    select(func.max(_readings.c.measured_at).label("at")).where(
+        _readings.c.infusion_id == bindparam("infusion_id"), _readings.c.status == "final"
+    )
+)
+_POST_ASSESSMENTS = Prepared(
+    select(
+        _observations.c.id,
+        _observations.c.measured_at,
+        _observations.c.severity,
+        _observations.c.cadss,
+    )
+    .where(
+        _observations.c.infusion_id == bindparam("infusion_id"),
+        _observations.c.status == "final",
+        _observations.c.kind == "dissociation",
+        _observations.c.measured_at >= bindparam("ended_at"),
+    )
+    .order_by(_observations.c.measured_at, _observations.c.id)
+)
+_SET_NEXT_CHECK = Prepared(
+    update(_infusions)
+    .where(_infusions.c.id == bindparam("infusion_id"))
+    .values(next_check_at=bindparam("at"))
+)
+_LONGEST_CARRY = max([*CARRY_FORWARD.values(), timedelta(minutes=60)])
+
+
+def protocol_of(db: Session, infusion: Any) -> ProtocolBody:
+    return protocols.protocol(db, infusion.clinic_id, infusion.protocol_version)
+
+
+def _apply(
+    db: Session,
+    infusion: Any,
+    active: dict[str, dict[str, Any]],
+    findings: list[Finding],
+    *,
+    seen_at: datetime,
+    now: datetime,
+    reading_id: uuid.UUID | None = None,
+    observation_id: uuid.UUID | None = None,
+) -> list[dict[str, Any]]:
+    """Open, update, clear or latch the session's alerts for these findings."""
+    changed = []
+    for finding in findings:
+        alert = active.get(finding.rule)
+        if finding.severity is not None:
+            if alert is None:
+                after = lifecycle.open_alert(
+                    finding, infusion=infusion, seen_at=seen_at, now=now, protocol_version=infusion.protocol_version,
+                    reading_id=reading_id, observation_id=observation_id,
+                )  # fmt: skip
+                ALERTS_RAISED.labels(finding.rule, finding.severity).inc()
+            else:
+                after = lifecycle.violate(
+                    alert,
+                    finding,
+                    seen_at=seen_at,
+                    reading_id=reading_id,
+                    observation_id=observation_id,
+                )
+                if after["severity"] != alert["severity"]:
+                    ALERTS_RAISED.labels(finding.rule, after["severity"]).inc()
+            stored = store.save(db, alert, after, now)
+            store.add_evidence(
+                db, stored["id"], reading_id=reading_id, observation_id=observation_id
+            )
+        elif alert is not None:
+            cleared = lifecycle.clear(alert, at=seen_at, now=now)
+            if cleared is None:
+                continue
+            stored = store.save(db, alert, cleared, now)
+        else:
+            continue
+        changed.append(stored)
+        if stored["status"] == "resolved":
+            active.pop(finding.rule, None)
+        else:
+            active[finding.rule] = stored
+    return changed
+
+
+def evaluate_readings(
+    db: Session, infusion: Any, rows: list[dict[str, Any]], baseline: Any | None, now: datetime
+) -> dict[uuid.UUID, tuple[News2, list[dict[str, Any]]]]:
+    """NEWS2 and the alerts each new reading opened or updated, judged in measured_at order."""
+    protocol = protocol_of(db, infusion)
+    active = store.active_alerts(db, infusion.id)
+    results: dict[uuid.UUID, tuple[News2, list[dict[str, Any]]]] = {}
+    ordered = sorted(rows, key=lambda r: (r["measured_at"], str(r["id"])))
+    for row in ordered:
+        at = row["measured_at"]
+        earlier = _RECENT.all(
+            db, {"infusion_id": infusion.id, "since": at - _LONGEST_CARRY, "until": at}
+        )
+        reading = SimpleNamespace(**row)
+        news2 = compute(reading, [r for r in earlier if r.id != row["id"]])
+        phase = phase_at(infusion, at)
+        findings = reading_findings(protocol, reading, phase=phase, baseline=baseline, news2=news2)
+        changed = _apply(db, infusion, active, findings, seen_at=at, now=now, reading_id=row["id"])
+        results[row["id"]] = (news2, changed)
+    if ordered:
+        time_changes = evaluate_time_rules(db, infusion, now, active=active, protocol=protocol)
+        results[ordered[-1]["id"]][1].extend(time_changes)
+    return results
+
+
+def evaluate_observation(
+    db: Session, infusion: Any, row: dict[str, Any], now: datetime
+) -> list[dict[str, Any]]:
+    """The alerts an observation opened or updated; observation rules judge the latest state."""
+    protocol = protocol_of(db, infusion)
+    active = store.active_alerts(db, infusion.id)
+    kind, at = row["kind"], row["measured_at"]
+    findings: list[Finding] = []
+    if kind == "sedation":
+        findings.append(observation_finding(protocol, "sedation.deep", row["moaas"], "MOAA/S"))
+    elif kind == "dissociation":
+        findings.append(
+            observation_finding(
+                protocol, "dissociation.severe", row["severity"], "Dissociation severity"
+            )
+        )
+    elif kind == "vomiting":
+        findings.append(
+            observation_finding(protocol, "symptom.vomiting", row["severity"], "Vomiting severity")
+        )
+    elif kind in SYMPTOM_KINDS:
+        findings.append(
+            observation_finding(
+                protocol,
+                "symptom.severe",
+                row["severity"],
+                f"{kind.replace('_', ' ').capitalize()} severity",
+            )
+        )
+    changed = _apply(db, infusion, active, findings, seen_at=at, now=now, observation_id=row["id"])
+    if kind == "dissociation":
+        changed.extend(evaluate_time_rules(db, infusion, now, active=active, protocol=protocol))
+    return changed
+
+
+def evaluate_time_rules(
+    db: Session,
+    infusion: Any,
+    now: datetime,
+    *,
+    active: dict[str, dict[str, Any]] | None = None,
+    protocol: ProtocolBody | None = None,
+) -> list[dict[str, Any]]:
+    """Judge vitals.overdue and dissociation.unresolved at ``now``; keep next_check_at in step."""
+    protocol = protocol or protocol_of(db, infusion)
+    active = store.active_alerts(db, infusion.id) if active is None else active
+    changed: list[dict[str, Any]] = []
+    next_checks: list[datetime] = []
+    clocks = {"vitals.overdue": None, "dissociation.unresolved": None}
+    if infusion.status == S.IN_PROGRESS:
+        last = _LAST_READING_AT.first(db, {"infusion_id": infusion.id})
+        clocks["vitals.overdue"] = max(
+            t for t in (infusion.started_at, last.at if last else None) if t is not None
+        )
+    if infusion.status == S.RECOVERY and infusion.infusion_ended_at is not None:
+        assessments = _POST_ASSESSMENTS.all(
+            db, {"infusion_id": infusion.id, "ended_at": infusion.infusion_ended_at}
+        )
+        if resolution(assessments) is None:
+            clocks["dissociation.unresolved"] = infusion.infusion_ended_at
+    for rule, since in clocks.items():
+        alert = active.get(rule)
+        if since is None:
+            if alert is not None:  # time rules do not latch: the condition has ended
+                changed.append(
+                    store.save(
+                        db, alert, lifecycle.resolve(alert, now=now, note="condition ended"), now
+                    )
+                )
+                active.pop(rule)
+            continue
+        finding, next_change = time_finding(protocol, rule, since, now)
+        if next_change is not None:
+            next_checks.append(next_change)
+        if finding.severity is None:
+            if alert is not None:
+                changed.append(
+                    store.save(
+                        db, alert, lifecycle.resolve(alert, now=now, note="condition ended"), now
+                    )
+                )
+                active.pop(rule)
+            continue
+        deadline = deadline_of(protocol, rule, since, finding.severity)
+        if alert is None:
+            first_severity = protocol.thresholds[rule].limits()[0][0]
+            after = lifecycle.open_alert(
+                finding, infusion=infusion, seen_at=deadline, now=now, protocol_version=infusion.protocol_version,
+                first_seen_at=deadline_of(protocol, rule, since, first_severity),
+            )  # fmt: skip
+            ALERTS_RAISED.labels(rule, finding.severity).inc()
+        elif SEVERITY_RANK[finding.severity] > SEVERITY_RANK[alert["severity"]]:
+            after = lifecycle.violate(alert, finding, seen_at=deadline)
+            ALERTS_RAISED.labels(rule, finding.severity).inc()
+        else:
+            continue
+        stored = store.save(db, alert, after, now)
+        active[rule] = stored
+        changed.append(stored)
+    next_check = min(next_checks) if next_checks else None
+    if next_check != infusion.next_check_at:
+        _SET_NEXT_CHECK.execute(db, {"infusion_id": infusion.id, "at": next_check})
+    return changed
+
+
+def resolve_all(db: Session, infusion: Any, note: str, now: datetime) -> list[dict[str, Any]]:
+    """Resolve every active alert of the session (it was discharged or aborted)."""
+    changed = [
+        store.save(db, alert, lifecycle.resolve(alert, now=now, note=note), now)
+        for alert in store.active_alerts(db, infusion.id).values()
+    ]
+    _SET_NEXT_CHECK.execute(db, {"infusion_id": infusion.id, "at": None})
+    return changed
+
+
+def news2_of(db: Session, infusion: Any, reading: Any) -> News2:
+    """A stored reading's NEWS2, with the carry-forward it had."""
+    at = reading.measured_at
+    earlier = _RECENT.all(
+        db, {"infusion_id": infusion.id, "since": at - _LONGEST_CARRY, "until": at}
+    )
+    return compute(reading, [r for r in earlier if r.id != reading.id])
+
+
+_EVIDENCE_LEFT = Prepared(
+    select(func.count().label("n"))
+    .select_from(
+        table_of(AlertEvidence)
+        .outerjoin(_readings, table_of(AlertEvidence).c.reading_id == _readings.c.id)
+        .outerjoin(_observations, table_of(AlertEvidence).c.observation_id == _observations.c.id)
+    )
+    .where(
+        table_of(AlertEvidence).c.alert_id == bindparam("alert_id"),
+        or_(_readings.c.status == "final", _observations.c.status == "final"),
+    )
+)
+
+
+def entered_in_error(
+    db: Session,
+    infusion: Any,
+    reason: str,
+    now: datetime,
+    *,
+    reading_id: uuid.UUID | None = None,
+    observation_id: uuid.UUID | None = None,
+) -> list[dict[str, Any]]:
+    """Resolve the active alerts whose only evidence this entry was; re-judge the time rules."""
+    changed = []
+    active = store.active_alerts(db, infusion.id)
+    for alert in alert_queries.alerts_with_evidence(
+        db, reading_id=reading_id, observation_id=observation_id
+    ):
+        if alert["status"] == "resolved":
+            continue
+        left = _EVIDENCE_LEFT.first(db, {"alert_id": alert["id"]})
+        if left is not None and left.n == 0:
+            resolved = lifecycle.resolve(alert, now=now, note=f"entered-in-error: {reason}")
+            changed.append(store.save(db, alert, resolved, now))
+            active.pop(alert["rule"], None)
+    changed.extend(evaluate_time_rules(db, infusion, now, active=active))
+    return changed

@@ -1,0 +1,72 @@
+"""Server-Sent Events: one event per alert change, resumable with Last-Event-ID.
+
+The database is the source of truth: each subscriber follows the clinic's numbered alert
+changes, so a change committed by any server process reaches subscribers of every process, and
+a reconnect from the last id it saw misses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from fastapi.sse import ServerSentEvent
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
+
+from app.alerts import store
+from app.alerts.models import AlertEvent
+from app.alerts.service import refresh_due
+from app.auth.deps import Principal
+from app.db import table_of, utcnow
+from app.hotpath import Prepared
+from app.schemas import decode_cursor, encode_cursor
+
+_events = table_of(AlertEvent)
+_AFTER = Prepared(
+    select(_events.c.seq, _events.c.kind, _events.c.payload)
+    .where(_events.c.clinic_id == bindparam("clinic_id"), _events.c.seq > bindparam("after"))
+    .order_by(_events.c.seq)
+    .limit(200)
+)
+# How often a subscriber looks for new changes, and judges time-based rules.
+POLL_SECONDS = 0.5
+TIME_RULES_SECONDS = 5.0
+
+
+def parse_last_event_id(value: str | None) -> int | None:
+    """The change number a client saw last (the ids this stream sends), if it sent one."""
+    if not value:
+        return None
+    try:
+        (text,) = decode_cursor(value.strip(), 1)
+    except Exception:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+async def alert_events(
+    sessionmaker: Callable[[], Session],
+    principal: Principal,
+    after: int | None,
+    is_disconnected: Callable[[], Any],
+) -> AsyncIterator[ServerSentEvent]:
+    clinic_id = principal.require_clinic()
+    if after is None:  # without Last-Event-ID the stream starts from now
+        with sessionmaker() as db:
+            after = store.current_seq(db, clinic_id)
+    next_time_rules = 0.0
+    while not await is_disconnected():
+        with sessionmaker() as db:
+            if time.monotonic() >= next_time_rules:
+                refresh_due(db, principal, utcnow())
+                next_time_rules = time.monotonic() + TIME_RULES_SECONDS
+            rows = _AFTER.all(db, {"clinic_id": clinic_id, "after": after})
+            db.commit()
+        for row in rows:
+            after = row.seq
+            yield ServerSentEvent(data=row.payload, event=row.kind, id=encode_cursor(row.seq))
+        if not rows:
+            await asyncio.sleep(POLL_SECONDS)

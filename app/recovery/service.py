@@ -1,0 +1,192 @@
+"""After the infusion: does dissociation resolve in 30-60 minutes, and may the patient go home."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, or_, select
+from sqlalchemy.orm import Session
+
+from app.alerts import store as alert_store
+from app.alerts.engine import protocol_of
+from app.db import table_of
+from app.hotpath import Prepared
+from app.infusions.schemas import Route
+from app.infusions.service import baseline_of
+from app.observations.models import Observation
+from app.protocol.schemas import NearBaseline, ProtocolBody
+from app.readings.models import Reading
+from app.recovery.rules import minutes_between, resolution, shows_dissociation
+from app.recovery.schemas import Assessment, Dissociation, RecoveryRead
+
+_observations = table_of(Observation)
+_readings = table_of(Reading)
+_POST_OBSERVATIONS = Prepared(
+    select(
+        _observations.c.id,
+        _observations.c.kind,
+        _observations.c.measured_at,
+        _observations.c.severity,
+        _observations.c.cadss,
+        _observations.c.moaas,
+    )
+    .where(
+        _observations.c.infusion_id == bindparam("infusion_id"),
+        _observations.c.status == "final",
+        or_(
+            _observations.c.kind == "dissociation",
+            _observations.c.kind == "sedation",
+            _observations.c.kind == "vomiting",
+        ),
+        _observations.c.measured_at >= bindparam("since"),
+        _observations.c.measured_at <= bindparam("until"),
+    )
+    .order_by(_observations.c.measured_at, _observations.c.id)
+)
+_LATEST_POST_BP = Prepared(
+    select(
+        _readings.c.systolic, _readings.c.diastolic, _readings.c.heart_rate, _readings.c.measured_at
+    )
+    .where(
+        _readings.c.infusion_id == bindparam("infusion_id"),
+        _readings.c.status == "final",
+        _readings.c.systolic.is_not(None),
+        _readings.c.measured_at >= bindparam("since"),
+        _readings.c.measured_at <= bindparam("until"),
+    )
+    .order_by(_readings.c.measured_at.desc(), _readings.c.id.desc())
+    .limit(1)
+)
+
+
+def near_baseline(rule: NearBaseline, reading: Any | None, baseline: Any | None) -> bool:
+    """PROTOCOL.md: close to the session's baseline, or under the absolute limits."""
+    if reading is None:
+        return False
+    hr = reading.heart_rate
+    absolute = (
+        reading.systolic < rule.systolic_below
+        and reading.diastolic < rule.diastolic_below
+        and (hr is None or hr < rule.heart_rate_below)
+    )
+    if baseline is None:
+        return absolute
+    relative = (
+        reading.systolic <= baseline.systolic + rule.systolic_rise
+        and reading.diastolic <= baseline.diastolic + rule.diastolic_rise
+        and (
+            hr is None
+            or baseline.heart_rate is None
+            or hr <= baseline.heart_rate + rule.heart_rate_rise
+        )
+    )
+    return relative or absolute
+
+
+def recovery(db: Session, infusion: Any, at: datetime) -> RecoveryRead:
+    """The recovery picture judged at ``at`` (now for a read, the discharge time for a discharge)."""
+    protocol = protocol_of(db, infusion)
+    rules = protocol.recovery
+    ended = infusion.infusion_ended_at
+    if ended is None:
+        return RecoveryRead(
+            session_id=infusion.id, infusion_ended_at=None, minutes_since_end=None, status="infusion_not_ended",
+            dissociation=Dissociation(resolved_at=None, minutes_to_resolution=None, last_severity=None, assessments=[]),
+            next_assessment_due_at=None, vitals_near_baseline=False, discharge_ready=False,
+            discharge_blockers=["min_observation_time", "dissociation_unresolved", "vitals_not_near_baseline"],
+        )  # fmt: skip
+    observations = _POST_OBSERVATIONS.all(
+        db, {"infusion_id": infusion.id, "since": ended, "until": at}
+    )
+    assessments = [o for o in observations if o.kind == "dissociation"]
+    resolved = resolution(assessments)
+    since_end = minutes_between(ended, at)
+    minutes_to_resolution = (
+        minutes_between(ended, resolved.measured_at) if resolved is not None else None
+    )
+    status = _status(
+        rules.resolved_within_min, rules.overdue_after_min, since_end, minutes_to_resolution
+    )
+    interval = timedelta(minutes=rules.assessment_interval_min)
+    next_due = None
+    if resolved is None:
+        next_due = (assessments[-1].measured_at if assessments else ended) + interval
+    baseline = baseline_of(db, infusion)
+    latest = _LATEST_POST_BP.first(db, {"infusion_id": infusion.id, "since": ended, "until": at})
+    near = near_baseline(rules.near_baseline, latest, baseline)
+    blockers = _blockers(
+        db, infusion, protocol, at, since_end, resolved is not None, observations, near
+    )
+    return RecoveryRead(
+        session_id=infusion.id,
+        infusion_ended_at=ended,
+        minutes_since_end=since_end,
+        status=status,
+        dissociation=Dissociation(
+            resolved_at=resolved.measured_at if resolved is not None else None,
+            minutes_to_resolution=minutes_to_resolution,
+            last_severity=assessments[-1].severity if assessments else None,
+            assessments=[
+                Assessment(
+                    id=a.id,
+                    measured_at=a.measured_at,
+                    severity=a.severity,
+                    cadss=a.cadss,
+                    shows_dissociation=shows_dissociation(a.severity, a.cadss),
+                )
+                for a in assessments
+            ],
+        ),
+        next_assessment_due_at=next_due,
+        vitals_near_baseline=near,
+        discharge_ready=not blockers,
+        discharge_blockers=blockers,
+    )
+
+
+def _status(
+    within: float, overdue_after: float, since_end: float, to_resolution: float | None
+) -> Any:
+    if to_resolution is not None:
+        if to_resolution <= within:
+            return "resolved_within_30"
+        return "resolved_within_60" if to_resolution <= overdue_after else "resolved_after_60"
+    return "pending" if since_end < overdue_after else "unresolved_overdue"
+
+
+def _blockers(
+    db: Session,
+    infusion: Any,
+    protocol: ProtocolBody,
+    at: datetime,
+    since_end: float,
+    resolved: bool,
+    observations: list[Any],
+    near: bool,
+) -> list[Any]:
+    rules = protocol.recovery
+    blockers: list[Any] = []
+    minimum = (
+        rules.min_observation_intranasal_min
+        if infusion.route == Route.INTRANASAL
+        else rules.min_observation_min
+    )
+    if since_end < minimum:
+        blockers.append("min_observation_time")
+    if not resolved:
+        blockers.append("dissociation_unresolved")
+    sedation = [o for o in observations if o.kind == "sedation"]
+    if sedation and sedation[-1].moaas < 5:
+        blockers.append("sedation")
+    if not near:
+        blockers.append("vitals_not_near_baseline")
+    window = at - timedelta(minutes=rules.vomiting_window_min)
+    if any(
+        o.kind == "vomiting" and (o.severity or 0) >= 1 and o.measured_at >= window
+        for o in observations
+    ):
+        blockers.append("vomiting")
+    if any(a["severity"] == "high" for a in alert_store.active_alerts(db, infusion.id).values()):
+        blockers.append("open_high_alerts")
+    return blockers
