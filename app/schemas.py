@@ -5,10 +5,18 @@ from __future__ import annotations
 import base64
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import orjson
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, PlainSerializer
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    PlainSerializer,
+    StringConstraints,
+    field_validator,
+)
 
 from app.errors import ValidationFailed
 
@@ -31,9 +39,29 @@ Timestamp = Annotated[
 
 
 class RequestModel(BaseModel):
-    """Requests reject unknown fields rather than ignore them."""
+    """Requests reject unknown fields rather than ignore them, and text holding NUL characters
+    (which no database stores faithfully)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if _has_nul(value):
+            raise ValueError("text must not contain NUL characters")
+        return value
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+# A query parameter of free text (NUL characters refused like in bodies).
+QueryText = Annotated[str, StringConstraints(max_length=200, pattern=r"^[^\x00]*$")]
 
 
 class ResponseModel(BaseModel):

@@ -53,9 +53,9 @@ RequestFactory = Callable[[], bytes]
 
 
 def request_bytes(
-    method: str, path: str, port: int, token: str | None, body: bytes | None
+    method: str, path: str, port: int, token: str | None, body: bytes | None, *extra: str
 ) -> bytes:
-    lines = [f"{method} {path} HTTP/1.1", f"Host: {HOST}:{port}"]
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {HOST}:{port}", *extra]
     if token:
         lines.append(f"Authorization: Bearer {token}")
     if body is not None:
@@ -175,6 +175,8 @@ def main() -> None:
         httpx.post(
             f"{base}/v1/sessions/{session['id']}/readings", headers=auth, json=json.loads(reading)
         )
+        # A dashboard's poll: the ETag of the alerts it already has, answered 304.
+        etag = httpx.get(f"{base}/v1/alerts?status=active", headers=auth).headers["etag"]
         targets: dict[str, tuple[int, RequestFactory]] = {
             "no-op POST /echo": (noop_port, lambda r=request_bytes("POST", "/echo", noop_port, None, reading): r),
             "POST /v1/sessions/{id}/readings": (
@@ -184,6 +186,11 @@ def main() -> None:
             "no-op GET /echo": (noop_port, lambda r=request_bytes("GET", "/echo", noop_port, None, None): r),
             "GET /v1/sessions/{id}": (
                 vigil_port, lambda r=request_bytes("GET", f"/v1/sessions/{session['id']}", vigil_port, token, None): r
+            ),
+            "GET /v1/alerts (304)": (
+                vigil_port,
+                lambda r=request_bytes("GET", "/v1/alerts?status=active", vigil_port, token, None,
+                                       f"If-None-Match: {etag}"): r,
             ),
         }  # fmt: skip
         results: dict[str, list[dict[str, float]]] = {name: [] for name in targets}

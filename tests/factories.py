@@ -214,3 +214,97 @@ def expect_problem(
     if slug is not None:
         assert body["type"] == f"/problems/{slug}", body
     return body
+
+
+# --- helpers appended for the rules tests ---------------------------------------------------
+def create_entry(world: World, session: dict[str, Any], what: str, **fields: Any) -> dict[str, Any]:
+    """POST a reading (``what="readings"``) or observation with exactly ``fields``."""
+    body = {"measured_at": ago(1), **fields}
+    response = world.nurse.post(f"/v1/sessions/{session['id']}/{what}", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def active_alerts(world: World, session: dict[str, Any]) -> list[dict[str, Any]]:
+    """The session's open or acknowledged alerts, as GET /v1/alerts lists them."""
+    params = {"session_id": session["id"], "status": "active"}
+    response = world.nurse.get("/v1/alerts", params=params)
+    assert response.status_code == 200, response.text
+    return response.json()["items"]  # type: ignore[no-any-return]
+
+
+def acknowledge_alert(
+    world: World, alert: dict[str, Any], caller: Caller | None = None
+) -> dict[str, Any]:
+    response = (caller or world.clinician).post(f"/v1/alerts/{alert['id']}/acknowledge", json={})
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+# --- helpers appended for the recovery and summary tests ------------------------------------
+BASELINE_VITALS = {"systolic": 124, "diastolic": 78, "heart_rate": 72}
+
+
+def recovering(
+    world: World,
+    *,
+    started: float = 100,
+    ended: float = 40,
+    route: str = "iv",
+    baseline: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A session started ``started`` and ended ``ended`` minutes ago; baseline 5 min before start."""
+    session = world.session(route=route)
+    vitals = baseline or BASELINE_VITALS
+    world.reading(session, measured_at=ago(started + 5), **vitals)
+    world.transition(session, "start", at=ago(started))
+    return world.transition(session, "end", at=ago(ended))
+
+
+def after_end(session: dict[str, Any], minutes: float = 0, *, seconds: float = 0) -> str:
+    """The bedside time ``minutes`` (and ``seconds``) after the session's infusion end."""
+    return shifted(session["infusion_ended_at"], minutes, seconds=seconds)
+
+
+def assess(
+    world: World,
+    session: dict[str, Any],
+    minutes: float,
+    severity: int = 0,
+    *,
+    seconds: float = 0,
+    **fields: Any,
+) -> dict[str, Any]:
+    """A dissociation assessment ``minutes`` (and ``seconds``) after the infusion end."""
+    measured_at = after_end(session, minutes, seconds=seconds)
+    return post_observation(
+        world, session, kind="dissociation", severity=severity, measured_at=measured_at, **fields
+    )
+
+
+# --- helpers appended for the alert, protocol and board tests ----------------------------------
+def started(world: World, minutes_ago: float = 10, **session_fields: Any) -> dict[str, Any]:
+    """An in-progress session with a 124/78 baseline taken before its start ``minutes_ago``."""
+    session = world.session(**session_fields)
+    world.reading(session, measured_at=ago(minutes_ago + 2), systolic=124, diastolic=78)
+    return world.transition(session, "start", at=ago(minutes_ago))
+
+
+def raised(reading: dict[str, Any], rule: str = "bp.systolic.high") -> dict[str, Any]:
+    """The one alert about ``rule`` that posting ``reading`` opened or updated."""
+    [alert] = [a for a in reading["alerts"] if a["rule"] == rule]
+    return alert  # type: ignore[no-any-return]
+
+
+def alert_items(caller: Caller, **params: Any) -> list[dict[str, Any]]:
+    """``GET /v1/alerts`` with ``params``: the first page's items."""
+    response = caller.get("/v1/alerts", params=params)
+    assert response.status_code == 200, response.text
+    return response.json()["items"]  # type: ignore[no-any-return]
+
+
+def alert_action(
+    caller: Caller, alert: dict[str, Any], action: str, **body: Any
+) -> httpx.Response:
+    """``POST /v1/alerts/{id}/<action>`` (acknowledge, resolve) with ``body``."""
+    return caller.post(f"/v1/alerts/{alert['id']}/{action}", json=body)

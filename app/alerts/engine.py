@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -14,11 +14,12 @@ from sqlalchemy.orm import Session
 from app.alerts import lifecycle, store
 from app.alerts import queries as alert_queries
 from app.alerts.models import AlertEvidence
-from app.alerts.news2 import CARRY_FORWARD, News2, compute
+from app.alerts.news2 import CARRY_FORWARD, DEFAULT_CARRY_FORWARD, News2, compute
 from app.alerts.rules import (
     SEVERITY_RANK,
     Finding,
     deadline_of,
+    grade,
     observation_finding,
     reading_findings,
     time_finding,
@@ -44,14 +45,30 @@ _observations = table_of(Observation)
 _infusions = table_of(Infusion)
 _NEWS2_FIELDS = ("id", "measured_at", "heart_rate", "systolic", "diastolic", "spo2", "respiratory_rate",
                  "temperature_c", "consciousness", "on_oxygen")  # fmt: skip
-_RECENT = Prepared(
-    select(*(_readings.c[n] for n in _NEWS2_FIELDS)).where(
-        _readings.c.infusion_id == bindparam("infusion_id"),
-        _readings.c.status == "final",
-        _readings.c.measured_at >= bindparam("since"),
-        _readings.c.measured_at <= bindparam("until"),
+# Per NEWS2 parameter: the latest valid value of the session measured in [since, until].
+_LATEST_WITH = {
+    name: Prepared(
+        select(_readings.c.measured_at, _readings.c[name].label("value"))
+        .where(
+            _readings.c.infusion_id == bindparam("infusion_id"),
+            _readings.c.status == "final",
+            _readings.c[name].is_not(None),
+            _readings.c.measured_at >= bindparam("since"),
+            _readings.c.measured_at <= bindparam("until"),
+            _readings.c.id != bindparam("id"),
+        )
+        .order_by(_readings.c.measured_at.desc(), _readings.c.id.desc())
+        .limit(1)
     )
-)
+    for name in (
+        "respiratory_rate",
+        "spo2",
+        "systolic",
+        "heart_rate",
+        "consciousness",
+        "temperature_c",
+    )
+}
 _LAST_READING_AT = Prepared(
     select(func.max(_readings.c.measured_at).label("at")).where(
         _readings.c.infusion_id == bindparam("infusion_id"), _readings.c.status == "final"
@@ -77,7 +94,6 @@ _SET_NEXT_CHECK = Prepared(
     .where(_infusions.c.id == bindparam("infusion_id"))
     .values(next_check_at=bindparam("at"))
 )
-_LONGEST_CARRY = max([*CARRY_FORWARD.values(), timedelta(minutes=60)])
 
 
 def protocol_of(db: Session, infusion: Any) -> ProtocolBody:
@@ -145,11 +161,8 @@ def evaluate_readings(
     ordered = sorted(rows, key=lambda r: (r["measured_at"], str(r["id"])))
     for row in ordered:
         at = row["measured_at"]
-        earlier = _RECENT.all(
-            db, {"infusion_id": infusion.id, "since": at - _LONGEST_CARRY, "until": at}
-        )
         reading = SimpleNamespace(**row)
-        news2 = compute(reading, [r for r in earlier if r.id != row["id"]])
+        news2 = compute(reading, _carry_candidates(db, infusion.id, reading))
         phase = phase_at(infusion, at)
         findings = reading_findings(protocol, reading, phase=phase, baseline=baseline, news2=news2)
         changed = _apply(db, infusion, active, findings, seen_at=at, now=now, reading_id=row["id"])
@@ -181,14 +194,18 @@ def evaluate_observation(
             observation_finding(protocol, "symptom.vomiting", row["severity"], "Vomiting severity")
         )
     elif kind in SYMPTOM_KINDS:
-        findings.append(
-            observation_finding(
-                protocol,
-                "symptom.severe",
-                row["severity"],
-                f"{kind.replace('_', ' ').capitalize()} severity",
-            )
+        finding = observation_finding(
+            protocol,
+            "symptom.severe",
+            row["severity"],
+            f"{kind.replace('_', ' ').capitalize()} severity",
         )
+        # One alert covers every symptom: it clears only when no symptom's latest assessment
+        # is still severe (a mild headache does not clear a severe nausea).
+        if finding.severity is not None or not _any_symptom_still_severe(
+            db, infusion.id, protocol, at
+        ):
+            findings.append(finding)
     changed = _apply(db, infusion, active, findings, seen_at=at, now=now, observation_id=row["id"])
     if kind == "dissociation":
         changed.extend(evaluate_time_rules(db, infusion, now, active=active, protocol=protocol))
@@ -277,11 +294,34 @@ def resolve_all(db: Session, infusion: Any, note: str, now: datetime) -> list[di
 
 def news2_of(db: Session, infusion: Any, reading: Any) -> News2:
     """A stored reading's NEWS2, with the carry-forward it had."""
+    return compute(reading, _carry_candidates(db, infusion.id, reading))
+
+
+def _carry_candidates(db: Session, infusion_id: uuid.UUID, reading: Any) -> list[Any]:
+    """For each NEWS2 parameter the reading lacks, the session's latest earlier valid value.
+
+    One indexed look-up per missing parameter (none for a full set of vitals), not a scan of
+    every reading in the carry-forward window.
+    """
     at = reading.measured_at
-    earlier = _RECENT.all(
-        db, {"infusion_id": infusion.id, "since": at - _LONGEST_CARRY, "until": at}
-    )
-    return compute(reading, [r for r in earlier if r.id != reading.id])
+    found = []
+    for name, statement in _LATEST_WITH.items():
+        if getattr(reading, name) is None:
+            since = at - CARRY_FORWARD.get(name, DEFAULT_CARRY_FORWARD)
+            row = statement.first(
+                db, {"infusion_id": infusion_id, "since": since, "until": at, "id": reading.id}
+            )
+            if row is not None:
+                found.append(
+                    SimpleNamespace(
+                        **{
+                            **dict.fromkeys(_NEWS2_FIELDS),
+                            "measured_at": row.measured_at,
+                            name: row.value,
+                        }
+                    )
+                )
+    return found
 
 
 _EVIDENCE_LEFT = Prepared(
@@ -322,3 +362,25 @@ def entered_in_error(
             active.pop(alert["rule"], None)
     changed.extend(evaluate_time_rules(db, infusion, now, active=active))
     return changed
+
+
+def _any_symptom_still_severe(
+    db: Session, infusion_id: uuid.UUID, protocol: ProtocolBody, at: datetime
+) -> bool:
+    """Whether some symptom's latest valid observation up to ``at`` still violates symptom.severe."""
+    query = (
+        select(_observations.c.kind, _observations.c.severity)
+        .where(
+            _observations.c.infusion_id == infusion_id,
+            _observations.c.status == "final",
+            _observations.c.kind.in_([k for k in SYMPTOM_KINDS if k != "vomiting"]),
+            _observations.c.measured_at <= at,
+        )
+        .order_by(_observations.c.measured_at.desc(), _observations.c.id.desc())
+    )
+    latest: dict[str, int] = {}
+    for kind, severity in db.execute(query):
+        latest.setdefault(kind, severity)
+    return any(
+        grade(protocol, "symptom.severe", severity) is not None for severity in latest.values()
+    )

@@ -61,7 +61,11 @@ def _threshold_finding(
     severity, limit = graded
     sign = "≥" if DIRECTIONS[rule] == "above" else "≤"
     return Finding(
-        rule, severity, value, limit, f"{label} {_fmt(value)} {unit} {sign} {_fmt(limit)}".strip()
+        rule,
+        severity,
+        value,
+        limit,
+        " ".join(filter(None, [label, _fmt(value), unit, sign, _fmt(limit)])),
     )
 
 

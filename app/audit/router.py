@@ -9,7 +9,7 @@ from app.auth.deps import Admin
 from app.db import CommittingRoute, SessionDep
 from app.errors import Forbidden, Unauthorized, ValidationFailed, error_responses
 from app.pagination import Cursor, Limit
-from app.schemas import Page, ResponseModel, Timestamp, decode_cursor, encode_cursor
+from app.schemas import Page, QueryText, ResponseModel, Timestamp, decode_cursor, encode_cursor
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], route_class=CommittingRoute)
 
@@ -33,7 +33,7 @@ class AuditEntry(ResponseModel):
 async def list_audit(
     db: SessionDep,
     principal: Admin,
-    resource_id: str | None = None,
+    resource_id: QueryText | None = None,
     actor_key_id: uuid.UUID | None = None,
     limit: Limit = 100,
     cursor: Cursor = None,

@@ -18,7 +18,7 @@ from app.idempotency.service import IdempotencyDep
 from app.pagination import Cursor, Limit
 from app.patients import service
 from app.patients.schemas import PatientCreate, PatientRead, PatientUpdate
-from app.schemas import Page, decode_cursor, encode_cursor, parse_uuid
+from app.schemas import Page, QueryText, decode_cursor, encode_cursor, parse_uuid
 
 router = APIRouter(prefix="/v1/patients", tags=["patients"], route_class=CommittingRoute)
 _AUTH = (Unauthorized, Forbidden, ValidationFailed)
@@ -47,7 +47,7 @@ async def create_patient(
 async def list_patients(
     db: SessionDep,
     principal: ClinicalReader,
-    mrn: str | None = None,
+    mrn: QueryText | None = None,
     limit: Limit = 100,
     cursor: Cursor = None,
 ) -> Page[PatientRead]:
