@@ -33,7 +33,7 @@ from app.observations.models import Observation
 from app.observations.schemas import SYMPTOM_KINDS
 from app.protocol import service as protocols
 from app.protocol.schemas import ProtocolBody
-from app.readings.models import Reading
+from app.readings.models import CARRIED_FORWARD, Reading
 from app.recovery.rules import resolution
 
 ALERTS_RAISED = Counter(
@@ -60,14 +60,7 @@ _LATEST_WITH = {
         .order_by(_readings.c.measured_at.desc(), _readings.c.id.desc())
         .limit(1)
     )
-    for name in (
-        "respiratory_rate",
-        "spo2",
-        "systolic",
-        "heart_rate",
-        "consciousness",
-        "temperature_c",
-    )
+    for name in CARRIED_FORWARD
 }
 _LAST_READING_AT = Prepared(
     select(func.max(_readings.c.measured_at).label("at")).where(

@@ -1,10 +1,20 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Float, ForeignKey, Index, String, Text, Uuid
+from sqlalchemy import Float, ForeignKey, Index, String, Text, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base
+
+# The NEWS2 parameters a reading may take from an earlier one (never on_oxygen).
+CARRIED_FORWARD = (
+    "respiratory_rate",
+    "spo2",
+    "systolic",
+    "heart_rate",
+    "consciousness",
+    "temperature_c",
+)
 
 
 class Reading(Base):
@@ -13,6 +23,18 @@ class Reading(Base):
     __tablename__ = "readings"
     __table_args__ = (
         Index("ix_readings_infusion_id_measured_at_id", "infusion_id", "measured_at", "id"),
+        # NEWS2 carry-forward: the latest earlier value of each parameter, without a scan.
+        *(
+            Index(
+                f"ix_readings_latest_{name}",
+                "infusion_id",
+                "measured_at",
+                "id",
+                sqlite_where=text(f"{name} IS NOT NULL"),
+                postgresql_where=text(f"{name} IS NOT NULL"),
+            )
+            for name in CARRIED_FORWARD
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
