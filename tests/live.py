@@ -19,6 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.factories import World
+
 ROOT = Path(__file__).resolve().parent.parent
 VIGIL = Path(sys.executable).parent / "vigil"
 READY_TIMEOUT_S = 60.0
@@ -91,8 +93,20 @@ class SseEvent:
         return f"SseEvent({self.event}, id={self.id}, {alert.get('rule')}, {alert.get('status')})"
 
 
+def alert_change(session_id: str, rule: str, **expected: Any) -> Callable[[SseEvent], bool]:
+    """Matches an event about ``rule`` in the session whose alert has the ``expected`` fields."""
+
+    def matches(event: SseEvent) -> bool:
+        alert = event.data
+        return (alert["session_id"], alert["rule"]) == (session_id, rule) and all(
+            alert[k] == v for k, v in expected.items()
+        )
+
+    return matches
+
+
 class AlertStream:
-    """``GET /v1/alerts/stream`` read on a thread, so that a test waits for events with a timeout."""
+    """``GET /v1/alerts/stream`` read on a thread, so a test waits for events with a timeout."""
 
     def __init__(self, base_url: str, headers: dict[str, str]) -> None:
         self.status_code, self.content_type = 0, ""
@@ -149,6 +163,21 @@ class AlertStream:
             events.append(self.next(max(0.1, deadline - time.monotonic())))
         return events
 
+    def follow(self, change: Callable[[], str], timeout: float = 30) -> SseEvent:
+        """Call ``change`` (it changes an alert and names its session) until an event arrives.
+
+        The stream is then surely live. Its first event must be of that session: a stream opened
+        without Last-Event-ID sends nothing from before it connected.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            session_id = change()
+            event = self.poll(timeout=2)
+            if event is not None:
+                assert event.data["session_id"] == session_id, event
+                return event
+        raise AssertionError(f"the stream showed no change within {timeout} s")
+
     def close(self) -> None:
         """Shut the socket down (this wakes the reading thread) so the server sees the client go."""
         if self._response is not None:
@@ -175,3 +204,11 @@ def alert_stream(live_server: str) -> Iterator[Callable[..., AlertStream]]:
     yield subscribe
     for subscription in opened:
         subscription.close()
+
+
+@pytest.fixture
+def live_world(live_server: str, database_url: str) -> Iterator[World]:
+    """A World that speaks to the live server, every request on a new connection (any worker)."""
+    fresh = httpx.Limits(max_keepalive_connections=0)
+    with httpx.Client(base_url=live_server, timeout=60, limits=fresh) as http:
+        yield World.create(http, database_url)  # type: ignore[arg-type]

@@ -81,6 +81,7 @@ async def stream_alerts(
 
 @router.get("/{alert_id}", summary="Read one alert", responses=error_responses(*_AUTH, NotFound))
 async def get_alert(alert_id: uuid.UUID, db: SessionDep, principal: SessionReader) -> AlertRead:
+    service.refresh_due(db, principal, utcnow())
     return store.to_read(service.read_alert(db, principal, alert_id))
 
 

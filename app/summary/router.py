@@ -3,6 +3,7 @@ import uuid
 from fastapi import APIRouter
 from starlette.responses import Response
 
+from app.alerts.service import refresh_due
 from app.auth.deps import SessionReader
 from app.db import CommittingRoute, SessionDep, utcnow
 from app.errors import Forbidden, NotFound, Unauthorized, error_responses
@@ -20,7 +21,9 @@ router = APIRouter(prefix="/v1/sessions", tags=["summaries"], route_class=Commit
 async def get_summary(
     session_id: uuid.UUID, db: SessionDep, principal: SessionReader
 ) -> SessionSummary:
-    return service.summarize(db, principal, session_id, utcnow())
+    now = utcnow()
+    refresh_due(db, principal, now)  # time-based alerts are judged whenever alerts are read
+    return service.summarize(db, principal, session_id, now)
 
 
 @router.get(
