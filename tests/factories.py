@@ -303,8 +303,6 @@ def alert_items(caller: Caller, **params: Any) -> list[dict[str, Any]]:
     return response.json()["items"]  # type: ignore[no-any-return]
 
 
-def alert_action(
-    caller: Caller, alert: dict[str, Any], action: str, **body: Any
-) -> httpx.Response:
+def alert_action(caller: Caller, alert: dict[str, Any], action: str, **body: Any) -> httpx.Response:
     """``POST /v1/alerts/{id}/<action>`` (acknowledge, resolve) with ``body``."""
     return caller.post(f"/v1/alerts/{alert['id']}/{action}", json=body)
