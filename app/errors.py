@@ -115,9 +115,24 @@ def problem_response(
     }
     body.update({k: v for k, v in extra.items() if v is not None})
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if request.url.path.startswith("/fhir/"):  # FHIR clients get an OperationOutcome
+        issue = {
+            "severity": "error",
+            "code": _FHIR_CODES.get(status, "processing"),
+            "diagnostics": detail,
+        }
+        outcome = {"resourceType": "OperationOutcome", "issue": [issue]}
+        return Response(
+            orjson.dumps(outcome), status_code=status, media_type=FHIR_JSON, headers=headers
+        )
     return Response(
         orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON, headers=headers
     )
+
+
+FHIR_JSON = "application/fhir+json"
+_FHIR_CODES = {401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported",
+               409: "conflict", 413: "too-long", 422: "invalid", 500: "exception"}  # fmt: skip
 
 
 def problem_for(request: Request, exc: AppError) -> Response:
@@ -192,11 +207,21 @@ def problem_openapi(schema: dict[str, Any]) -> dict[str, Any]:
     )
     for name in ("HTTPValidationError", "ValidationError"):
         components.pop(name, None)
-    for path_item in schema.get("paths", {}).values():
+    outcome = {
+        "type": "object",
+        "required": ["resourceType", "issue"],
+        "properties": {"resourceType": {"const": "OperationOutcome"}, "issue": {"type": "array"}},
+    }
+    for path, path_item in schema.get("paths", {}).items():
+        is_fhir = path.startswith("/fhir/")
         for operation in path_item.values():
             for status, response in operation.get("responses", {}).items():
                 if status.isdigit() and int(status) >= 400 and "content" in response:
-                    response["content"] = {PROBLEM_JSON: {"schema": problem_ref}}
+                    response["content"] = (
+                        {FHIR_JSON: {"schema": outcome}}
+                        if is_fhir
+                        else {PROBLEM_JSON: {"schema": problem_ref}}
+                    )
                     if status == "422" and response.get("description") == "Validation Error":
                         response["description"] = "validation"
     return schema

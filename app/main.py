@@ -15,6 +15,7 @@ from app.board.router import router as board_router
 from app.config import Settings, get_settings
 from app.db import make_engine, make_sessionmaker
 from app.errors import install_error_handlers, problem_openapi
+from app.fhir.router import router as fhir_router
 from app.infusions.router import router as infusions_router
 from app.middleware import RequestContextMiddleware
 from app.observations.router import router as observations_router
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         protocol_router,
         auth_router,
         audit_router,
+        fhir_router,
         ops_router,
     ):
         app.include_router(router)
