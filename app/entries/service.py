@@ -7,10 +7,16 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from app.errors import Conflict, IdempotencyMismatch, ValidationFailed
+from sqlalchemy.orm import Session
+
+from app.alerts import engine
+from app.audit import service as audit
+from app.auth.deps import Principal
+from app.db import utcnow
+from app.errors import Conflict, IdempotencyMismatch, NotFound, ValidationFailed
 from app.idempotency.service import fingerprint
 from app.infusions.models import Infusion
-from app.infusions.service import BACKDATE_LIMIT, CLOCK_SKEW
+from app.infusions.service import BACKDATE_LIMIT, CLOCK_SKEW, load_infusion
 from app.infusions.timeline import closed_at
 
 
@@ -79,3 +85,26 @@ def check_replays(
             )
         replayed.add(entry.id)
     return replayed
+
+
+def flag_in_error(
+    db: Session, principal: Principal, model: type[Any], entry_id: uuid.UUID, reason: str, name: str
+) -> tuple[Any, Any]:
+    """Mark a reading or observation entered in error: it stays stored, flagged, and leaves
+    baselines, scores, alerts and summaries. A retry keeps the first reason."""
+    found = db.get(model, entry_id)
+    if found is None or found.clinic_id != principal.clinic_id:
+        raise NotFound(f"no such {name}")
+    infusion = load_infusion(db, principal, found.infusion_id, lock=True)
+    db.refresh(found)  # as it stands now that the session is ours
+    if found.status != "entered-in-error":
+        now = utcnow()
+        found.status, found.entered_in_error_at, found.entered_in_error_reason = (
+            "entered-in-error",
+            now,
+            reason,
+        )
+        db.flush()
+        audit.record(db, principal, f"{name}.entered_in_error", name.capitalize(), found.id)
+        engine.entered_in_error(db, infusion, reason, now, **{f"{name}_id": found.id})
+    return infusion, found

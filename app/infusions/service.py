@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import bindparam, select, tuple_
 from sqlalchemy.orm import Session
@@ -209,13 +209,9 @@ def start(
             "the screening needs a clinician's review: " + ", ".join(reasons), reasons
         )
     if reasons and override_reason is not None:
-        infusion.screening_override = {
-            "reason": override_reason,
-            "reasons": reasons,
-            "by": str(principal.key_id),
-            "at": utcnow().isoformat(),
-        }
-        audit.record(db, principal, "session.screening_override", "Session", infusion.id)
+        infusion.screening_override = _override(
+            db, principal, infusion, "screening", override_reason, reasons
+        )
     infusion.status = S.IN_PROGRESS
     infusion.started_at = at
     # The session keeps the protocol in force when it started, whatever changes later.
@@ -258,13 +254,9 @@ def discharge(
             "the patient is not ready for discharge: " + ", ".join(blockers), blockers
         )
     if blockers and override_reason is not None:
-        infusion.discharge_override = {
-            "reason": override_reason,
-            "reasons": blockers,
-            "by": str(principal.key_id),
-            "at": utcnow().isoformat(),
-        }
-        audit.record(db, principal, "session.discharge_override", "Session", infusion.id)
+        infusion.discharge_override = _override(
+            db, principal, infusion, "discharge", override_reason, blockers
+        )
     infusion.discharged_at = at
     infusion.status = S.DISCHARGED
     _save(db, principal, infusion, "session.discharge")
@@ -283,6 +275,24 @@ def abort(
     _save(db, principal, infusion, "session.abort")
     engine.resolve_all(db, infusion, "session aborted", utcnow())
     return infusion
+
+
+def _override(
+    db: Session,
+    principal: Principal,
+    infusion: Infusion,
+    gate: str,
+    reason: str,
+    reasons: list[str],
+) -> dict[str, Any]:
+    """A clinician's override of a gate, as recorded on the session and in the audit trail."""
+    audit.record(db, principal, f"session.{gate}_override", "Session", infusion.id)
+    return {
+        "reason": reason,
+        "reasons": reasons,
+        "by": str(principal.key_id),
+        "at": utcnow().isoformat(),
+    }
 
 
 def _save(db: Session, principal: Principal, infusion: Infusion, action: str) -> Infusion:

@@ -16,8 +16,8 @@ from app.alerts import store as alert_store
 from app.audit import service as audit
 from app.auth.deps import Principal
 from app.db import table_of, utcnow
-from app.entries.service import check_measured_at, check_replays, entry_hash
-from app.errors import Conflict, NotFound
+from app.entries.service import check_measured_at, check_replays, entry_hash, flag_in_error
+from app.errors import Conflict
 from app.hotpath import Prepared
 from app.infusions.models import Infusion
 from app.infusions.service import load_infusion
@@ -134,21 +134,9 @@ def list_observations(
 
 
 def enter_in_error(
-    db: Session, principal: Principal, obs_id: uuid.UUID, reason: str
+    db: Session, principal: Principal, entry_id: uuid.UUID, reason: str
 ) -> ObservationRead:
-    found = db.get(Observation, obs_id)
-    if found is None or found.clinic_id != principal.clinic_id:
-        raise NotFound("no such observation")
-    infusion = load_infusion(db, principal, found.infusion_id, lock=True)
-    db.refresh(found)
-    if found.status != "entered-in-error":  # a retry keeps the first reason
-        now = utcnow()
-        found.status = "entered-in-error"
-        found.entered_in_error_at = now
-        found.entered_in_error_reason = reason
-        db.flush()
-        audit.record(db, principal, "observation.entered_in_error", "Observation", found.id)
-        engine.entered_in_error(db, infusion, reason, now, observation_id=found.id)
+    infusion, found = flag_in_error(db, principal, Observation, entry_id, reason, "observation")
     return to_read(infusion, found)
 
 

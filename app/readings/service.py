@@ -18,8 +18,8 @@ from app.alerts.news2 import News2
 from app.audit import service as audit
 from app.auth.deps import Principal
 from app.db import table_of, utcnow
-from app.entries.service import check_measured_at, check_replays, entry_hash
-from app.errors import Conflict, NotFound, ValidationFailed
+from app.entries.service import check_measured_at, check_replays, entry_hash, flag_in_error
+from app.errors import Conflict, ValidationFailed
 from app.hotpath import Prepared
 from app.infusions.models import Infusion
 from app.infusions.service import baseline_of, load_infusion
@@ -160,22 +160,9 @@ def list_readings(
 
 
 def enter_in_error(
-    db: Session, principal: Principal, reading_id: uuid.UUID, reason: str
+    db: Session, principal: Principal, entry_id: uuid.UUID, reason: str
 ) -> ReadingRead:
-    """Flag a mistaken reading; it stays stored but leaves baselines, scores, alerts and summaries."""
-    found = db.get(Reading, reading_id)
-    if found is None or found.clinic_id != principal.clinic_id:
-        raise NotFound("no such reading")
-    infusion = load_infusion(db, principal, found.infusion_id, lock=True)
-    db.refresh(found)  # as it stands now that the session is ours
-    if found.status != "entered-in-error":  # a retry keeps the first reason
-        now = utcnow()
-        found.status = "entered-in-error"
-        found.entered_in_error_at = now
-        found.entered_in_error_reason = reason
-        db.flush()
-        audit.record(db, principal, "reading.entered_in_error", "Reading", found.id)
-        engine.entered_in_error(db, infusion, reason, now, reading_id=found.id)
+    infusion, found = flag_in_error(db, principal, Reading, entry_id, reason, "reading")
     return to_read(infusion, found)
 
 
