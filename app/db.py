@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextvars
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import UTC, datetime
@@ -60,9 +59,9 @@ def utcnow() -> datetime:
 
 
 # SQLite defers taking the write lock to the first write, and a deferred transaction that read
-# before another process committed then fails at once instead of waiting. Requests that write
-# therefore open their transaction with BEGIN IMMEDIATE and queue on busy_timeout instead.
-_write_intent: contextvars.ContextVar[bool] = contextvars.ContextVar("write_intent", default=True)
+# before another process committed then fails at once instead of waiting. Reads write too
+# (audit entries, time-based alerts judged on read), so every transaction opens with
+# BEGIN IMMEDIATE and queues on busy_timeout instead.
 
 
 def make_engine(url: str, *, busy_timeout_s: float = 10.0, pool_size: int = 10) -> Engine:
@@ -83,7 +82,7 @@ def make_engine(url: str, *, busy_timeout_s: float = 10.0, pool_size: int = 10) 
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if _write_intent.get() else "BEGIN")
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
@@ -99,16 +98,12 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
     The database work of a request is short and synchronous; it runs on the event loop rather
     than paying for a threadpool hop on every call (scale out with several workers).
     """
-    # Reads write too (audit entries, time-based alerts judged on read): every request takes
-    # the write lock up front rather than fail to upgrade a read lock that went stale.
-    token = _write_intent.set(True)
     db: Session = request.app.state.sessionmaker()
     request.state.db = db
     try:
         yield db
     finally:
         db.close()  # rolls back whatever was not committed (an error was raised)
-        _write_intent.reset(token)
 
 
 SessionDep = Annotated[Session, Depends(get_db)]

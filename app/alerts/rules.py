@@ -8,6 +8,7 @@ from typing import Any
 
 from app.alerts.news2 import News2
 from app.protocol.schemas import DIRECTIONS, ProtocolBody, Severity
+from app.recovery.rules import minutes_between
 
 # Rule code -> (reading field, label, unit) for the plain vital rules.
 VITAL_RULES: dict[str, tuple[str, str, str]] = {
@@ -133,10 +134,6 @@ def observation_finding(
     if value is None:
         return Finding(rule, None)
     return _threshold_finding(protocol, rule, value, label, "")
-
-
-def minutes_between(start: datetime, end: datetime) -> float:
-    return (end - start).total_seconds() / 60
 
 
 def time_finding(

@@ -140,13 +140,6 @@ def bundle(
     }
 
 
-def operation_outcome(code: str, diagnostics: str) -> dict[str, Any]:
-    return {
-        "resourceType": "OperationOutcome",
-        "issue": [{"severity": "error", "code": code, "diagnostics": diagnostics}],
-    }
-
-
 def capability_statement(now: datetime) -> dict[str, Any]:
     read = [{"code": "read"}]
     return {

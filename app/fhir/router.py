@@ -6,10 +6,16 @@ from starlette.responses import Response
 
 from app.auth.deps import ClinicalReader
 from app.db import CommittingRoute, SessionDep, utcnow
-from app.errors import Forbidden, NotFound, Unauthorized, ValidationFailed, error_responses
+from app.errors import (
+    FHIR_JSON,
+    Forbidden,
+    NotFound,
+    Unauthorized,
+    ValidationFailed,
+    error_responses,
+)
 from app.fhir import mapping, service
 
-FHIR_JSON = "application/fhir+json"
 router = APIRouter(prefix="/fhir/R4", tags=["fhir"], route_class=CommittingRoute)
 _RESOURCE: dict[int | str, dict[str, Any]] = {
     200: {"content": {FHIR_JSON: {"schema": {"type": "object"}}}, "description": "FHIR resource"}

@@ -82,12 +82,8 @@ class Idempotency:
         body = result.model_dump_json().encode()
         if self.key is not None:
             try:
-                remembered = (
-                    result.model_dump_json(exclude=set(forget)).encode() if forget else body
-                )
-                if forget:
-                    remembered = orjson.dumps({**orjson.loads(remembered), **dict.fromkeys(forget)})
-                self._remember(status_code, remembered)
+                kept = result.model_copy(update=dict.fromkeys(forget)) if forget else result
+                self._remember(status_code, kept.model_dump_json().encode())
             except IntegrityError:
                 # The same key committed by a concurrent request: drop our work, answer as it did.
                 self.db.rollback()
