@@ -101,6 +101,23 @@ def clinics_create(name: Annotated[str, typer.Argument(help="The clinic's name."
 
 
 @cli.command()
+def demo() -> None:
+    """Fill the database with a demo clinic, its keys and simulated sessions; print the keys.
+
+    Each run adds a new demo clinic with new keys and leaves every existing clinic as it was.
+    """
+    from app.demo import CLINIC_NAME, create_demo
+
+    with _migrated_sessionmaker()() as db:
+        made = create_demo(db)
+        db.commit()
+    typer.echo(f"# {CLINIC_NAME}: {len(made.session_ids)} sessions; keys are shown only now")
+    typer.echo(f"{'clinic':<10} {made.clinic_id}")
+    for role, key in made.keys.items():
+        typer.echo(f"{role.value:<10} {key}")
+
+
+@cli.command()
 def openapi() -> None:
     """Print the OpenAPI document (the committed openapi.json equals it)."""
     from app.main import create_app
