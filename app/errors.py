@@ -79,6 +79,27 @@ class PayloadTooLarge(AppError):
     status, slug, title = 413, "payload-too-large", "Payload too large"
 
 
+class BadRequest(AppError):
+    """A body that cannot be read as what the route takes (FHIR: not a parseable resource)."""
+
+    status, slug, title = 400, "bad-request", "Bad request"
+
+    def __init__(self, detail: str, errors: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(detail, errors=errors or [])
+
+
+class NotAcceptable(AppError):
+    status, slug, title = 406, "not-acceptable", "Not acceptable"
+
+
+class PreconditionFailed(AppError):
+    status, slug, title = 412, "precondition-failed", "Precondition failed"
+
+
+class UnsupportedMediaType(AppError):
+    status, slug, title = 415, "unsupported-media-type", "Unsupported media type"
+
+
 class Problem(BaseModel):
     """RFC 9457 problem details."""
 
@@ -116,12 +137,10 @@ def problem_response(
     body.update({k: v for k, v in extra.items() if v is not None})
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     if request.url.path.startswith("/fhir/"):  # FHIR clients get an OperationOutcome
-        issue = {
-            "severity": "error",
-            "code": _FHIR_CODES.get(status, "processing"),
-            "diagnostics": detail,
+        outcome = {
+            "resourceType": "OperationOutcome",
+            "issue": fhir_issues(status, detail, extra.get("errors")),
         }
-        outcome = {"resourceType": "OperationOutcome", "issue": [issue]}
         return Response(
             orjson.dumps(outcome), status_code=status, media_type=FHIR_JSON, headers=headers
         )
@@ -131,8 +150,31 @@ def problem_response(
 
 
 FHIR_JSON = "application/fhir+json"
-_FHIR_CODES = {401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported",
-               409: "conflict", 413: "too-long", 422: "invalid", 500: "exception"}  # fmt: skip
+_FHIR_CODES = {400: "structure", 401: "login", 403: "forbidden", 404: "not-found",
+               405: "not-supported", 406: "not-supported", 409: "conflict",
+               412: "multiple-matches", 413: "too-long", 415: "not-supported", 422: "invalid",
+               500: "exception"}  # fmt: skip
+
+
+def fhir_issues(
+    status: int, detail: str, errors: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """OperationOutcome issues: one per entry of ``errors`` (each naming its element where it
+    knows it as a FHIRPath ``expression``, and its own issue ``code``), else one for ``detail``."""
+    default = _FHIR_CODES.get(status, "processing")
+    if not errors:
+        return [{"severity": "error", "code": default, "diagnostics": detail}]
+    issues = []
+    for error in errors:
+        issue: dict[str, Any] = {"severity": "error", "code": error.get("code", default)}
+        if error.get("expression"):
+            issue["diagnostics"] = str(error.get("msg", detail))
+            issue["expression"] = [error["expression"]]
+        else:
+            where = ".".join(map(str, error.get("loc", ())))
+            issue["diagnostics"] = f"{where}: {error.get('msg', detail)}" if where else detail
+        issues.append(issue)
+    return issues
 
 
 def problem_for(request: Request, exc: AppError) -> Response:

@@ -14,4 +14,6 @@ BEDSIDE = (Role.NURSE, Role.CLINICIAN)
 CLINICIAN_ONLY = (Role.CLINICIAN,)
 READ_CLINICAL = (Role.NURSE, Role.CLINICIAN, Role.EHR)
 READ_SESSIONS = (Role.NURSE, Role.CLINICIAN, Role.EHR, Role.DASHBOARD)
+# FHIR Observation create: the bedside, and EHRs or device gateways writing through FHIR.
+FHIR_WRITE = (Role.NURSE, Role.CLINICIAN, Role.EHR)
 ADMIN_ONLY = (Role.ADMIN,)

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import orjson
 from fastapi import Depends, Header, Request
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -17,7 +18,7 @@ from starlette.responses import Response
 
 from app.auth.deps import Principal, authenticate
 from app.config import get_settings
-from app.db import SessionDep, utcnow
+from app.db import SessionDep, lean, utcnow
 from app.errors import Conflict, IdempotencyMismatch, ValidationFailed
 from app.idempotency.models import IdempotencyRecord
 
@@ -53,11 +54,14 @@ class Idempotency:
             )
         )
 
-    def _replay(self, record: IdempotencyRecord) -> Response:
+    def _check(self, record: IdempotencyRecord) -> None:
         if record.fingerprint != self.fingerprint:
             raise IdempotencyMismatch(
                 "this Idempotency-Key was used before with a different request body"
             )
+
+    def _replay(self, record: IdempotencyRecord) -> Response:
+        self._check(record)
         return json_response(
             record.status_code, record.response_body, {"Idempotent-Replayed": "true"}
         )
@@ -95,6 +99,33 @@ class Idempotency:
                 return self._replay(record)
         return json_response(status_code, body)
 
+    def run_rendered(
+        self,
+        produce: Callable[[], tuple[int, bytes]],
+        render: Callable[[int, bytes], Response],
+    ) -> Response:
+        """As ``run``, for an answer that is not a schema (a FHIR resource, with its own media
+        type and headers): ``render`` makes the response from status and body, first and on replay."""
+        record = self._stored()
+        if record is None:
+            status_code, body = produce()
+            if self.key is None:
+                return render(status_code, body)
+            try:
+                self._remember(status_code, body)
+                return render(status_code, body)
+            except IntegrityError:
+                self.db.rollback()
+                record = self._stored()
+                if record is None:
+                    raise Conflict(
+                        "a request with this Idempotency-Key is still being processed"
+                    ) from None
+        self._check(record)
+        response = render(record.status_code, record.response_body)
+        response.headers["Idempotent-Replayed"] = "true"
+        return response
+
     def _remember(self, status_code: int, body: bytes) -> None:
         assert self.key is not None
         now = utcnow()
@@ -119,17 +150,10 @@ class Idempotency:
         )
 
 
-async def idempotency(
-    request: Request,
-    db: SessionDep,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            description="Makes a retried POST safe: a replay returns the original answer.",
-            max_length=255,
-        ),
-    ] = None,
-) -> Idempotency:
+_KEY_MAX_LENGTH = 255
+
+
+async def _resolve(request: Request, db: Session, idempotency_key: str | None) -> Idempotency:
     if idempotency_key is not None and not idempotency_key.strip():
         raise ValidationFailed(
             "Idempotency-Key must not be empty",
@@ -145,6 +169,39 @@ async def idempotency(
             parsed = raw.decode(errors="replace")
         print_ = fingerprint(request.method, request.url.path, parsed)
     return Idempotency(db, principal, idempotency_key, print_)
+
+
+async def _lean(request: Request, db: Session) -> Idempotency:
+    """The dependency below without FastAPI's solver: the same header check and errors."""
+    key = request.headers.get("idempotency-key")
+    if key is not None and len(key) > _KEY_MAX_LENGTH:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "string_too_long",
+                    "loc": ("header", "idempotency-key"),
+                    "msg": f"String should have at most {_KEY_MAX_LENGTH} characters",
+                    "input": key,
+                    "ctx": {"max_length": _KEY_MAX_LENGTH},
+                }
+            ]
+        )
+    return await _resolve(request, db, key)
+
+
+@lean(_lean)
+async def idempotency(
+    request: Request,
+    db: SessionDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            description="Makes a retried POST safe: a replay returns the original answer.",
+            max_length=_KEY_MAX_LENGTH,
+        ),
+    ] = None,
+) -> Idempotency:
+    return await _resolve(request, db, idempotency_key)
 
 
 IdempotencyDep = Annotated[Idempotency, Depends(idempotency)]
