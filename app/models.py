@@ -4,6 +4,7 @@ from app.alerts.models import Alert, AlertEvent, AlertEvidence, ChangeCounter
 from app.audit.models import AuditEvent
 from app.auth.models import ApiKey, Clinic
 from app.db import Base
+from app.fhir.models import ObservationIdentifier
 from app.idempotency.models import IdempotencyRecord
 from app.infusions.models import Infusion
 from app.observations.models import Observation
@@ -24,6 +25,7 @@ __all__ = [
     "IdempotencyRecord",
     "Infusion",
     "Observation",
+    "ObservationIdentifier",
     "Patient",
     "ProtocolVersion",
     "Reading",
