@@ -2,39 +2,47 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
 
 from tests.factories import World, ago
-
-FHIR_JSON = "application/fhir+json"
-LOINC = "http://loinc.org"
-
-
-def codes(resource: dict[str, Any]) -> set[str]:
-    return {c["code"] for c in resource["code"]["coding"]}
+from tests.fhir_support import FHIR_JSON, codes, fhir_body, outcome, resources, search
 
 
 def test_metadata_needs_no_key_and_lists_what_is_supported(world: World) -> None:
-    response = world.client.get("/fhir/R4/metadata")
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith(FHIR_JSON)
-    body = response.json()
+    body = fhir_body(world.client.get("/fhir/R4/metadata"))
     assert body["resourceType"] == "CapabilityStatement"
     assert body["fhirVersion"].startswith("4.0")
-    types = {r["type"] for r in body["rest"][0]["resource"]}
-    assert types == {"Patient", "Encounter", "Observation"}
+    assert set(body["format"]) >= {"json", FHIR_JSON}
+    by_type = {r["type"]: r for r in body["rest"][0]["resource"]}
+    assert set(by_type) == {"Patient", "Encounter", "Observation"}
+    interactions = {t: {i["code"] for i in r["interaction"]} for t, r in by_type.items()}
+    assert interactions == {
+        "Patient": {"read"}, "Encounter": {"read"},
+        "Observation": {"read", "search-type", "create"},
+    }  # fmt: skip
+    observation = by_type["Observation"]
+    assert observation["conditionalCreate"] is True
+    assert {p["name"]: p["type"] for p in observation["searchParam"]} == {
+        "encounter": "reference", "patient": "reference", "code": "token",
+        "category": "token", "_lastUpdated": "date", "_count": "number",
+    }  # fmt: skip
+    [operation] = by_type["Encounter"]["operation"]
+    assert operation["name"] == "everything"
+    assert operation["definition"].endswith("/OperationDefinition/Encounter-everything")
+    assert "operation" not in by_type["Patient"] and "searchParam" not in by_type["Encounter"]
 
 
 def test_patient_and_encounter_read_back_as_fhir(world: World) -> None:
     patient = world.patient(mrn="MRN-77", display_name="Sam Lee", birth_year=1980)
     session = world.session(patient_id=patient["id"], state="in_progress")
-    found = world.ehr.get(f"/fhir/R4/Patient/{patient['id']}").json()
+    found = fhir_body(world.ehr.get(f"/fhir/R4/Patient/{patient['id']}"))
     assert found["resourceType"] == "Patient" and found["id"] == patient["id"]
     assert found["identifier"][0]["value"] == "MRN-77"
     assert found["name"] == [{"text": "Sam Lee"}] and found["birthDate"] == "1980"
-    encounter = world.ehr.get(f"/fhir/R4/Encounter/{session['id']}").json()
+    encounter = fhir_body(world.ehr.get(f"/fhir/R4/Encounter/{session['id']}"))
     assert encounter["status"] == "in-progress"
     assert encounter["class"]["code"] == "AMB"
     assert encounter["subject"] == {"reference": f"Patient/{patient['id']}"}
@@ -52,7 +60,8 @@ def test_encounter_status_follows_the_session(
     session = world.session(state=state)
     if action:
         world.transition(session, action, reason="patient declined")
-    assert world.nurse.get(f"/fhir/R4/Encounter/{session['id']}").json()["status"] == expected
+    encounter = fhir_body(world.nurse.get(f"/fhir/R4/Encounter/{session['id']}"))
+    assert encounter["status"] == expected
 
 
 def test_a_reading_becomes_vital_signs_observations_with_loinc_and_ucum(world: World) -> None:
@@ -61,14 +70,12 @@ def test_a_reading_becomes_vital_signs_observations_with_loinc_and_ucum(world: W
         session, measured_at=ago(2), heart_rate=88, systolic=132, diastolic=84, spo2=97,
         respiratory_rate=16, temperature_c=36.9,
     )  # fmt: skip
-    bundle = world.ehr.get(
-        "/fhir/R4/Observation", params={"encounter": f"Encounter/{session['id']}"}
-    ).json()
+    bundle = search(world.ehr, encounter=f"Encounter/{session['id']}")
     assert bundle["resourceType"] == "Bundle" and bundle["type"] == "searchset"
     mine = [
         e["resource"]
         for e in bundle["entry"]
-        if e["resource"]["identifier"][0]["value"] == reading["id"]
+        if e["resource"]["identifier"][-1]["value"] == reading["id"]
     ]
     by_code = {frozenset(codes(r)): r for r in mine}
     assert set(by_code) == {
@@ -99,7 +106,7 @@ def test_an_entered_in_error_reading_shows_that_status(world: World) -> None:
     world.nurse.post(
         f"/v1/readings/{reading['id']}/entered-in-error", json={"reason": "wrong patient"}
     )
-    bundle = world.ehr.get("/fhir/R4/Observation", params={"encounter": session["id"]}).json()
+    bundle = search(world.ehr, encounter=session["id"])
     statuses = {
         e["resource"]["status"] for e in bundle["entry"] if reading["id"] in e["resource"]["id"]
     }
@@ -120,7 +127,7 @@ def test_next_links_walk_every_observation_once(world: World) -> None:
     seen: list[str] = []
     total = None
     while url:
-        bundle = world.ehr.get(url).json()
+        bundle = fhir_body(world.ehr.get(url))
         total = bundle["total"]
         seen += [e["resource"]["id"] for e in bundle["entry"]]
         assert len(bundle["entry"]) <= 3
@@ -132,13 +139,72 @@ def test_next_links_walk_every_observation_once(world: World) -> None:
 def test_fhir_errors_are_operation_outcomes(world: World) -> None:
     session = world.session()
     no_key = world.client.get(f"/fhir/R4/Encounter/{session['id']}")
-    assert no_key.status_code == 401
-    assert no_key.headers["content-type"].startswith(FHIR_JSON)
-    assert no_key.json()["resourceType"] == "OperationOutcome"
-    forbidden = world.dashboard.get(f"/fhir/R4/Encounter/{session['id']}")
-    assert forbidden.status_code == 403 and forbidden.json()["resourceType"] == "OperationOutcome"
-    other = world.other_nurse.get(f"/fhir/R4/Encounter/{session['id']}")
-    assert other.status_code == 404 and other.json()["issue"][0]["code"] == "not-found"
-    unscoped = world.ehr.get("/fhir/R4/Observation")
-    assert unscoped.status_code == 422 and unscoped.json()["resourceType"] == "OperationOutcome"
-    assert world.ehr.get("/fhir/R4/Nothing").json()["resourceType"] == "OperationOutcome"
+    assert outcome(no_key, 401)["issue"][0]["code"] == "login"
+    outcome(world.dashboard.get(f"/fhir/R4/Encounter/{session['id']}"), 403)
+    other = outcome(world.other_nurse.get(f"/fhir/R4/Encounter/{session['id']}"), 404)
+    assert other["issue"][0]["code"] == "not-found"
+    outcome(world.ehr.get("/fhir/R4/Observation"), 422)
+    outcome(world.ehr.get("/fhir/R4/Nothing"), 404)
+
+
+@pytest.mark.parametrize(
+    "how",
+    [{"params": {"_format": "json"}}, {"params": {"_format": FHIR_JSON}},
+     {"params": {"_format": "application/json"}}, {"headers": {"Accept": FHIR_JSON}},
+     {"headers": {"Accept": "application/json"}}, {"headers": {"Accept": "text/html, */*;q=0.1"}}],
+)  # fmt: skip
+def test_json_is_served_as_fhir_json_however_asked_for(world: World, how: dict[str, Any]) -> None:
+    session = world.session()
+    response = world.ehr.get(f"/fhir/R4/Encounter/{session['id']}", **how)
+    assert fhir_body(response)["id"] == session["id"]
+
+
+@pytest.mark.parametrize(
+    "how",
+    [{"params": {"_format": "xml"}}, {"params": {"_format": "application/fhir+xml"}},
+     {"headers": {"Accept": "application/fhir+xml"}}, {"headers": {"Accept": "text/turtle"}}],
+)  # fmt: skip
+def test_a_format_other_than_json_is_not_acceptable(world: World, how: dict[str, Any]) -> None:
+    session = world.session()
+    response = world.ehr.get(f"/fhir/R4/Encounter/{session['id']}", **how)
+    assert outcome(response, 406)["issue"][0]["code"] == "not-supported"
+    outcome(world.client.get("/fhir/R4/metadata", **how), 406)
+
+
+def test_fhir_reads_are_audited(world: World) -> None:
+    session = world.session(state="in_progress")
+    reading = world.reading(session, measured_at=ago(1), heart_rate=80)
+    world.ehr.get(f"/fhir/R4/Patient/{session['patient_id']}")
+    world.ehr.get(f"/fhir/R4/Encounter/{session['id']}")
+    world.ehr.get(f"/fhir/R4/Encounter/{session['id']}/$everything")
+    world.ehr.get("/fhir/R4/Observation", params={"encounter": f"Encounter/{session['id']}"})
+    world.ehr.get(f"/fhir/R4/Observation/{reading['id']}-hr")
+    actions: set[tuple[str, str]] = set()
+    for resource_id in (session["patient_id"], session["id"], reading["id"]):
+        entries = world.admin.get("/v1/audit", params={"resource_id": resource_id}).json()["items"]
+        actions |= {
+            (e["action"], e["actor_key_id"]) for e in entries if e["action"].startswith("fhir.")
+        }
+    ehr = str(world.ehr.key_id)
+    assert actions == {
+        ("fhir.patient.read", ehr), ("fhir.encounter.read", ehr),
+        ("fhir.encounter.everything", ehr), ("fhir.observation.search", ehr),
+        ("fhir.observation.read", ehr),
+    }  # fmt: skip
+
+
+def test_an_observation_reads_back_by_its_id(world: World) -> None:
+    session = world.session(state="in_progress")
+    world.reading(session, measured_at=ago(2), heart_rate=90, systolic=130, diastolic=80)
+    world.nurse.post(
+        f"/v1/sessions/{session['id']}/observations",
+        json={"measured_at": ago(1), "kind": "headache", "severity": 1},
+    )
+    found = resources(search(world.ehr, encounter=session["id"]))
+    assert len(found) == 5  # the baseline's HR and BP, this reading's HR and BP, the headache
+    for resource in found:
+        assert fhir_body(world.ehr.get(f"/fhir/R4/Observation/{resource['id']}")) == resource
+        outcome(world.other_nurse.get(f"/fhir/R4/Observation/{resource['id']}"), 404)
+    reading_id = found[0]["id"].rsplit("-", 1)[0]
+    for missing in (f"{reading_id}-temp", f"{reading_id}-xyz", "not-an-id", str(uuid.uuid4())):
+        outcome(world.ehr.get(f"/fhir/R4/Observation/{missing}"), 404)

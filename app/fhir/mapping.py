@@ -1,31 +1,66 @@
-"""Vigil's records as FHIR R4 resources (vital-signs profile): pure functions of plain values."""
+"""Vigil's records as FHIR R4 resources: pure functions of plain values."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
+from app.fhir.codes import (
+    ACT_CODE,
+    ACVPU,
+    ACVPU_DISPLAY,
+    ALERT_ACTION,
+    ALERT_ID,
+    ALERT_RULE,
+    API_KEY_ID,
+    CADSS,
+    CATEGORY,
+    DIASTOLIC,
+    KINDS,
+    OBSERVATION_ID,
+    PARTS,
+    READING_ID,
+    SEVERITIES,
+    SEVERITY,
+    SNOMED,
+    SYSTOLIC,
+    UCUM,
+    VITAL_SIGNS_PROFILE,
+    Coding,
+    Part,
+    kind_codings,
+)
 from app.schemas import format_utc
 
-LOINC = "http://loinc.org"
-UCUM = "http://unitsofmeasure.org"
-CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
-ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
-READING_SYSTEM = "urn:vigil:reading"
-
-# field -> (id suffix, codings, unit); blood pressure is a panel of its own below.
-VITALS: dict[str, tuple[str, list[tuple[str, str]], str]] = {
-    "heart_rate": ("hr", [("8867-4", "Heart rate")], "/min"),
-    "spo2": ("spo2", [("2708-6", "Oxygen saturation in Arterial blood"),
-                      ("59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry")], "%"),
-    "respiratory_rate": ("rr", [("9279-1", "Respiratory rate")], "/min"),
-    "temperature_c": ("temp", [("8310-5", "Body temperature")], "Cel"),
-}  # fmt: skip
-ORDER = ("heart_rate", "blood_pressure", "spo2", "respiratory_rate", "temperature_c")
+_SD = "http://hl7.org/fhir/StructureDefinition"
+_CATEGORY_DISPLAY = {"vital-signs": "Vital Signs", "exam": "Exam", "survey": "Survey"}
+# DetectedIssue.severity (API.md): high -> high, medium -> moderate, low -> low.
+ISSUE_SEVERITY = {"high": "high", "medium": "moderate", "low": "low"}
 
 
 def _when(value: datetime | None) -> str | None:
     return format_utc(value) if value is not None else None
+
+
+def instant(value: datetime) -> str:
+    """meta.lastUpdated, always to the microsecond, so a client that searches ``_lastUpdated``
+    with a value it was given compares at the precision the server stores."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def last_updated(entry: Any) -> datetime:
+    """When a reading or observation last changed: stored, or marked entered-in-error."""
+    return entry.entered_in_error_at or entry.recorded_at  # type: ignore[no-any-return]
+
+
+def _concept(codings: Iterable[Coding], text: str | None = None) -> dict[str, Any]:
+    concept: dict[str, Any] = {
+        "coding": [{"system": s, "code": c, "display": d} for s, c, d in codings]
+    }
+    if text is not None:
+        concept["text"] = text
+    return concept
 
 
 def _quantity(value: float, unit: str) -> dict[str, Any]:
@@ -36,7 +71,7 @@ def patient(p: Any) -> dict[str, Any]:
     resource: dict[str, Any] = {
         "resourceType": "Patient",
         "id": str(p.id),
-        "meta": {"lastUpdated": _when(p.updated_at)},
+        "meta": {"lastUpdated": instant(p.updated_at)},
         "identifier": [{"system": f"urn:vigil:clinic:{p.clinic_id}:mrn", "value": p.mrn}],
         "name": [{"text": p.display_name}],
     }
@@ -63,7 +98,7 @@ def encounter(infusion: Any) -> dict[str, Any]:
     resource: dict[str, Any] = {
         "resourceType": "Encounter",
         "id": str(infusion.id),
-        "meta": {"lastUpdated": _when(infusion.updated_at)},
+        "meta": {"lastUpdated": instant(infusion.updated_at)},
         "status": encounter_status(infusion),
         "class": {"system": ACT_CODE, "code": "AMB", "display": "ambulatory"},
         "subject": {"reference": f"Patient/{infusion.patient_id}"},
@@ -73,101 +108,183 @@ def encounter(infusion: Any) -> dict[str, Any]:
     return resource
 
 
-def reading_observations(reading: Any, patient_id: Any) -> list[dict[str, Any]]:
-    """One Observation per vital sign of the reading (blood pressure as a panel), in ORDER."""
-    base = {
+def _entry(
+    entry: Any,
+    resource_id: str,
+    meta: dict[str, Any],
+    identifiers: list[dict[str, str]],
+    category: str,
+    code: dict[str, Any],
+    patient_id: Any,
+) -> dict[str, Any]:
+    """What every Observation of a reading or side-effect entry says, in FHIR's element order."""
+    return {
         "resourceType": "Observation",
-        "meta": {"lastUpdated": _when(reading.entered_in_error_at or reading.recorded_at)},
-        "status": "entered-in-error" if reading.status == "entered-in-error" else "final",
-        "category": [
-            {"coding": [{"system": CATEGORY, "code": "vital-signs", "display": "Vital Signs"}]}
-        ],
+        "id": resource_id,
+        "meta": {"lastUpdated": instant(last_updated(entry)), **meta},
+        "identifier": identifiers,
+        "status": "entered-in-error" if entry.status == "entered-in-error" else "final",
+        "category": [_concept([(CATEGORY, category, _CATEGORY_DISPLAY[category])])],
+        "code": code,
         "subject": {"reference": f"Patient/{patient_id}"},
-        "encounter": {"reference": f"Encounter/{reading.infusion_id}"},
-        "effectiveDateTime": _when(reading.measured_at),
-        "issued": _when(reading.recorded_at),
-        "identifier": [{"system": READING_SYSTEM, "value": str(reading.id)}],
+        "encounter": {"reference": f"Encounter/{entry.infusion_id}"},
+        "effectiveDateTime": _when(entry.measured_at),
+        "issued": _when(entry.recorded_at),
     }
-    out = []
-    for field in ORDER:
-        if field == "blood_pressure":
-            if reading.systolic is None:
-                continue
-            out.append({
-                **base,
-                "id": f"{reading.id}-bp",
-                "code": {"coding": [{"system": LOINC, "code": "85354-9", "display": "Blood pressure panel"}]},
-                "component": [
-                    {"code": {"coding": [{"system": LOINC, "code": "8480-6", "display": "Systolic blood pressure"}]},
-                     "valueQuantity": _quantity(reading.systolic, "mm[Hg]")},
-                    {"code": {"coding": [{"system": LOINC, "code": "8462-4", "display": "Diastolic blood pressure"}]},
-                     "valueQuantity": _quantity(reading.diastolic, "mm[Hg]")},
-                ],
-            })  # fmt: skip
-            continue
-        value = getattr(reading, field)
-        if value is None:
-            continue
-        suffix, codings, unit = VITALS[field]
-        out.append({
-            **base,
-            "id": f"{reading.id}-{suffix}",
-            "code": {"coding": [{"system": LOINC, "code": c, "display": d} for c, d in codings]},
-            "valueQuantity": _quantity(value, unit),
-        })  # fmt: skip
-    return out
+
+
+def reading_parts(reading: Any, only: Sequence[str] | None = None) -> list[Part]:
+    """The parts a reading has values for (of ``only``, when given), in PARTS order."""
+    return [
+        part
+        for part in PARTS
+        if getattr(reading, part.field) is not None and (only is None or part.suffix in only)
+    ]
+
+
+def reading_observation(
+    reading: Any, part: Part, patient_id: Any, identifiers: Sequence[tuple[str, str]] = ()
+) -> dict[str, Any]:
+    """One Observation of a reading: a vital sign (blood pressure as a panel) or ACVPU.
+
+    ``identifiers`` are those a client sent when it created the reading through FHIR.
+    """
+    profile = {"profile": [VITAL_SIGNS_PROFILE, f"{_SD}/{part.profile}"]} if part.profile else {}
+    client_ids = [{"system": s, "value": v} if s else {"value": v} for s, v in identifiers]
+    resource = _entry(
+        reading, f"{reading.id}-{part.suffix}", profile,
+        [*client_ids, {"system": READING_ID, "value": str(reading.id)}],
+        part.category, _concept(part.codings), patient_id,
+    )  # fmt: skip
+    if part.suffix == "bp":
+        resource["component"] = [
+            {"code": _concept([SYSTOLIC]), "valueQuantity": _quantity(reading.systolic, "mm[Hg]")},
+            {"code": _concept([DIASTOLIC]), "valueQuantity": _quantity(reading.diastolic, "mm[Hg]")},
+        ]  # fmt: skip
+    elif part.suffix == "acvpu":
+        level = reading.consciousness
+        resource["valueCodeableConcept"] = _concept([(ACVPU, level, ACVPU_DISPLAY[level])])
+    else:
+        assert part.unit is not None
+        resource["valueQuantity"] = _quantity(getattr(reading, part.field), part.unit)
+    if getattr(reading, "device_id", None):
+        resource["device"] = {"display": reading.device_id}
+    return resource
+
+
+def _severity(level: int) -> dict[str, Any]:
+    code, display, snomed = SEVERITIES[level]
+    return _concept([(SEVERITY, code, display), (SNOMED, snomed, display)], text=code)
+
+
+def side_effect_observation(obs: Any, patient_id: Any) -> dict[str, Any]:
+    """A side effect or assessment: symptoms and dissociation carry their severity as a coded
+    value, sedation its MOAA/S score and dissociation its CADSS total as integers."""
+    display = KINDS[obs.kind][0]
+    resource = _entry(
+        obs, str(obs.id), {}, [{"system": OBSERVATION_ID, "value": str(obs.id)}],
+        KINDS[obs.kind][2], _concept(kind_codings(obs.kind), text=display), patient_id,
+    )  # fmt: skip
+    if obs.kind == "sedation":
+        resource["valueInteger"] = obs.moaas
+    else:
+        resource["valueCodeableConcept"] = _severity(obs.severity)
+    if obs.kind == "dissociation" and obs.cadss is not None:
+        resource["component"] = [{"code": _concept([CADSS]), "valueInteger": obs.cadss}]
+    if obs.note:
+        resource["note"] = [{"text": obs.note}]
+    return resource
+
+
+def _key_author(key_id: Any) -> dict[str, Any]:
+    return {"identifier": {"system": API_KEY_ID, "value": str(key_id)}, "display": "API key"}
+
+
+def issue_status(alert: dict[str, Any]) -> str:
+    """Active alerts may still change (preliminary); a resolved one is final, unless what raised
+    it was entered in error."""
+    if alert["status"] != "resolved":
+        return "preliminary"
+    note = alert["resolution_note"] or ""
+    return "entered-in-error" if note.startswith("entered-in-error") else "final"
+
+
+def detected_issue(alert: dict[str, Any], implicated: Sequence[str]) -> dict[str, Any]:
+    """An alert; ``implicated`` are the ids of the Observations that raised it."""
+    resource: dict[str, Any] = {
+        "resourceType": "DetectedIssue",
+        "id": str(alert["id"]),
+        "meta": {"lastUpdated": instant(alert["updated_at"])},
+        "identifier": [{"system": ALERT_ID, "value": str(alert["id"])}],
+        "status": issue_status(alert),
+        "code": _concept([(ALERT_RULE, alert["rule"], alert["rule"])], text=alert["message"]),
+        "severity": ISSUE_SEVERITY[alert["severity"]],
+        "patient": {"reference": f"Patient/{alert['patient_id']}"},
+        "identifiedDateTime": _when(alert["first_seen_at"]),
+        "detail": alert["message"],
+    }
+    if implicated:
+        resource["implicated"] = [{"reference": f"Observation/{i}"} for i in implicated]
+    mitigation = []
+    if alert["acknowledged_at"] is not None:
+        note = alert.get("acknowledgement_note")
+        action = {
+            "action": _concept(
+                [(ALERT_ACTION, "acknowledged", "Acknowledged")],
+                text=f"Acknowledged: {note}" if note else "Acknowledged",
+            ),
+            "date": _when(alert["acknowledged_at"]),
+        }
+        if alert["acknowledged_by"] is not None:
+            action["author"] = _key_author(alert["acknowledged_by"])
+        mitigation.append(action)
+    if alert["resolved_at"] is not None:
+        action = {
+            "action": _concept(
+                [(ALERT_ACTION, "resolved", "Resolved")],
+                text=f"Resolved: {alert['resolution_note']}",
+            ),
+            "date": _when(alert["resolved_at"]),
+        }
+        if alert["resolved_by"] is not None:
+            action["author"] = _key_author(alert["resolved_by"])
+        mitigation.append(action)
+    if mitigation:
+        resource["mitigation"] = mitigation
+    return resource
+
+
+# Resources served on their own have their URL; an alert is only found through $everything.
+_NOT_READ_ALONE = frozenset({"DetectedIssue"})
+
+
+def _full_url(resource: dict[str, Any], base: str) -> str:
+    if resource["resourceType"] in _NOT_READ_ALONE:
+        return f"urn:uuid:{resource['id']}"
+    return f"{base}/{resource['resourceType']}/{resource['id']}"
 
 
 def bundle(
-    resources: list[dict[str, Any]], total: int, self_url: str, next_url: str | None, base: str
+    resources: Sequence[dict[str, Any]],
+    *,
+    base: str,
+    total: int | None = None,
+    self_url: str | None = None,
+    next_url: str | None = None,
 ) -> dict[str, Any]:
-    links = [{"relation": "self", "url": self_url}]
+    """A searchset Bundle of ``resources`` (each a match)."""
+    links = []
+    if self_url is not None:
+        links.append({"relation": "self", "url": self_url})
     if next_url is not None:
         links.append({"relation": "next", "url": next_url})
-    return {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "total": total,
-        "link": links,
-        "entry": [
-            {
-                "fullUrl": f"{base}/{r['resourceType']}/{r['id']}",
-                "resource": r,
-                "search": {"mode": "match"},
-            }
+    out: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
+    out["total"] = len(resources) if total is None else total
+    if links:
+        out["link"] = links
+    if resources:  # FHIR JSON has no empty arrays
+        out["entry"] = [
+            {"fullUrl": _full_url(r, base), "resource": r, "search": {"mode": "match"}}
             for r in resources
-        ],
-    }
-
-
-def capability_statement(now: datetime) -> dict[str, Any]:
-    read = [{"code": "read"}]
-    return {
-        "resourceType": "CapabilityStatement",
-        "status": "active",
-        "date": format_utc(now),
-        "kind": "instance",
-        "software": {"name": "Vigil"},
-        "fhirVersion": "4.0.1",
-        "format": ["application/fhir+json", "json"],
-        "rest": [
-            {
-                "mode": "server",
-                "security": {"description": "Authorization: Bearer <Vigil API key>"},
-                "resource": [
-                    {"type": "Patient", "interaction": read},
-                    {"type": "Encounter", "interaction": read},
-                    {
-                        "type": "Observation",
-                        "profile": "http://hl7.org/fhir/StructureDefinition/vitalsigns",
-                        "interaction": [{"code": "search-type"}],
-                        "searchParam": [
-                            {"name": "encounter", "type": "reference"},
-                            {"name": "patient", "type": "reference"},
-                            {"name": "_count", "type": "number"},
-                        ],
-                    },
-                ],
-            }
-        ],
-    }
+        ]
+    return out

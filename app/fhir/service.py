@@ -2,22 +2,34 @@
 
 from __future__ import annotations
 
+import re
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.alerts.models import AlertEvidence
+from app.alerts.queries import session_alerts
 from app.audit import service as audit
 from app.auth.deps import Principal
-from app.errors import NotFound, ValidationFailed
+from app.errors import NotFound
 from app.fhir import mapping
+from app.fhir.codes import PART_BY_SUFFIX, rule_parts
+from app.fhir.search import client_identifiers, observation_key, reading_key
 from app.infusions.models import Infusion
 from app.infusions.service import load_infusion
+from app.observations.models import Observation
 from app.patients.models import Patient
 from app.patients.service import load_patient
 from app.readings.models import Reading
-from app.schemas import decode_cursor, encode_cursor, parse_time, parse_uuid
+
+# Observation ids: a reading's part is "<reading id>-<part>", a side effect is its own id.
+_OBSERVATION_ID = re.compile(
+    r"^(?P<id>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"
+    r"(?:-(?P<part>[a-z0-9]+))?$"
+)
 
 
 def read_patient(db: Session, principal: Principal, patient_id: uuid.UUID) -> dict[str, Any]:
@@ -32,90 +44,108 @@ def read_encounter(db: Session, principal: Principal, infusion_id: uuid.UUID) ->
     return mapping.encounter(infusion)
 
 
-def _reference_id(value: str | None, kind: str) -> uuid.UUID | None:
-    if value is None:
-        return None
-    text = value.split("/", 1)[1] if value.startswith(f"{kind}/") else value
-    try:
-        return uuid.UUID(text)
-    except ValueError:
-        raise ValidationFailed(f"{kind.lower()} must reference {kind}/<id>") from None
+def reading_resource(db: Session, reading: Reading, suffix: str) -> dict[str, Any]:
+    """One part of a stored reading, with the identifiers its client gave it."""
+    patient_id = _patient_of(db, reading.infusion_id)
+    identifiers = client_identifiers(db, [reading.id]).get(reading.id, [])
+    return mapping.reading_observation(reading, PART_BY_SUFFIX[suffix], patient_id, identifiers)
 
 
-def search_observations(
-    db: Session,
-    principal: Principal,
-    *,
-    encounter: str | None,
-    patient: str | None,
-    count: int,
-    cursor: str | None,
-    self_url: str,
-    base: str,
+def read_observation(db: Session, principal: Principal, resource_id: str) -> dict[str, Any]:
+    match = _OBSERVATION_ID.match(resource_id)
+    if match is None:
+        raise NotFound("no such Observation")
+    entry_id, suffix = uuid.UUID(match["id"]), match["part"]
+    if suffix is not None:
+        reading = db.get(Reading, entry_id)
+        part = PART_BY_SUFFIX.get(suffix)
+        if (
+            reading is None
+            or reading.clinic_id != principal.clinic_id
+            or part is None
+            or getattr(reading, part.field) is None
+        ):
+            raise NotFound("no such Observation")
+        audit.record(db, principal, "fhir.observation.read", "Reading", reading.id)
+        return reading_resource(db, reading, suffix)
+    obs = db.get(Observation, entry_id)
+    if obs is None or obs.clinic_id != principal.clinic_id:
+        raise NotFound("no such Observation")
+    audit.record(db, principal, "fhir.observation.read", "Observation", obs.id)
+    patient_id = _patient_of(db, obs.infusion_id)
+    return mapping.side_effect_observation(obs, patient_id)
+
+
+def everything(
+    db: Session, principal: Principal, infusion_id: uuid.UUID, *, base: str, self_url: str
 ) -> dict[str, Any]:
-    """A searchset of vital-signs Observations, by encounter or patient, in a stable order."""
-    encounter_id, patient_id = (
-        _reference_id(encounter, "Encounter"),
-        _reference_id(patient, "Patient"),
+    """Encounter/$everything: the Patient, the Encounter, every Observation (entered-in-error
+    ones too, so marked) and the session's alerts as DetectedIssue."""
+    infusion = load_infusion(db, principal, infusion_id)
+    patient = db.get(Patient, infusion.patient_id)
+    assert patient is not None
+    readings = list(db.scalars(select(Reading).where(Reading.infusion_id == infusion.id)))
+    observations = list(
+        db.scalars(select(Observation).where(Observation.infusion_id == infusion.id))
     )
-    if encounter_id is None and patient_id is None:
-        raise ValidationFailed("search Observations by encounter or by patient")
-    condition = [Reading.clinic_id == principal.require_clinic()]
-    if encounter_id is not None:
-        infusion = db.get(Infusion, encounter_id)
-        if infusion is None or infusion.clinic_id != principal.clinic_id:
-            raise NotFound("no such Encounter")
-        condition.append(Reading.infusion_id == encounter_id)
-    if patient_id is not None:
-        found = db.get(Patient, patient_id)
-        if found is None or found.clinic_id != principal.clinic_id:
-            raise NotFound("no such Patient")
-        condition.append(
-            Reading.infusion_id.in_(select(Infusion.id).where(Infusion.patient_id == patient_id))
-        )
-    total = db.scalar(
-        select(
-            func.count(Reading.heart_rate) + func.count(Reading.systolic) + func.count(Reading.spo2)
-            + func.count(Reading.respiratory_rate) + func.count(Reading.temperature_c)
-        ).where(*condition)
-    )  # fmt: skip
-    query = (
-        select(Reading, Infusion.patient_id)
-        .join(Infusion, Infusion.id == Reading.infusion_id)
-        .where(*condition)
-    )
-    skip = 0
-    if cursor:
-        when, ident, skipped = decode_cursor(cursor, 3)
-        at, reading_id = parse_time(when), parse_uuid(ident)
-        skip = int(skipped) if skipped.isdigit() else 0
-        query = query.where(
-            or_(Reading.measured_at > at, and_(Reading.measured_at == at, Reading.id >= reading_id))
-        )
-    rows = db.execute(query.order_by(Reading.measured_at, Reading.id).limit(count + 1)).all()
-    page: list[dict[str, Any]] = []
-    next_cursor = None
-    for index, (reading, owner) in enumerate(rows):
-        resources = mapping.reading_observations(reading, owner)[skip if index == 0 else 0 :]
-        room = count - len(page)
-        if len(resources) > room:
-            page.extend(resources[:room])
-            done = (skip if index == 0 else 0) + room
-            next_cursor = encode_cursor(reading.measured_at, reading.id, done)
-            break
-        page.extend(resources)
-        if len(page) == count and index + 1 < len(rows):
-            following = rows[index + 1][0]
-            next_cursor = encode_cursor(following.measured_at, following.id, 0)
-            break
-    audit.record(
-        db, principal, "fhir.observation.search", "Observation", encounter_id or patient_id
-    )
-    next_url = f"{base}/Observation?{_with_cursor(self_url, next_cursor)}" if next_cursor else None
-    return mapping.bundle(page, int(total or 0), self_url, next_url, base)
+    identifiers = client_identifiers(db, [r.id for r in readings])
+    keyed = [
+        (reading_key(r, part.suffix), mapping.reading_observation(
+            r, part, patient.id, identifiers.get(r.id, [])))
+        for r in readings
+        for part in mapping.reading_parts(r)
+    ] + [(observation_key(o), mapping.side_effect_observation(o, patient.id)) for o in observations]  # fmt: skip
+    keyed.sort(key=lambda item: item[0])
+    alerts = session_alerts(db, infusion.id)
+    evidence = _evidence(db, [a["id"] for a in alerts])
+    by_id = {r.id: r for r in readings}
+    issues = [
+        mapping.detected_issue(a, implicated(a, evidence.get(a["id"], []), by_id)) for a in alerts
+    ]
+    audit.record(db, principal, "fhir.encounter.everything", "Session", infusion.id)
+    resources = [
+        mapping.patient(patient),
+        mapping.encounter(infusion),
+        *(resource for _, resource in keyed),
+        *issues,
+    ]
+    return mapping.bundle(resources, base=base, self_url=self_url)
 
 
-def _with_cursor(self_url: str, cursor: str) -> str:
-    query = self_url.split("?", 1)[1] if "?" in self_url else ""
-    kept = [p for p in query.split("&") if p and not p.startswith("_cursor=")]
-    return "&".join([*kept, f"_cursor={cursor}"])
+Evidence = list[tuple[uuid.UUID | None, uuid.UUID | None]]  # (reading id, observation id)
+
+
+def _evidence(db: Session, alert_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Evidence]:
+    """Each alert's evidence, in the order it arrived."""
+    ids = list(alert_ids)
+    found: dict[uuid.UUID, Evidence] = {}
+    if not ids:
+        return found
+    query = select(AlertEvidence).where(AlertEvidence.alert_id.in_(ids)).order_by(AlertEvidence.id)
+    for row in db.scalars(query):
+        found.setdefault(row.alert_id, []).append((row.reading_id, row.observation_id))
+    return found
+
+
+def implicated(
+    alert: dict[str, Any], evidence: Evidence, readings: dict[uuid.UUID, Any]
+) -> list[str]:
+    """The Observations that raised the alert: of each reading, the parts its rule judges."""
+    pairs = [*evidence, (alert["reading_id"], alert["observation_id"])]
+    out: list[str] = []
+    for reading_id, observation_id in pairs:
+        if observation_id is not None:
+            ids = [str(observation_id)]
+        elif reading_id is not None and reading_id in readings:
+            ids = [
+                f"{reading_id}-{part.suffix}"
+                for part in mapping.reading_parts(readings[reading_id], rule_parts(alert["rule"]))
+            ]
+        else:
+            ids = []
+        out.extend(i for i in ids if i not in out)
+    return out
+
+
+def _patient_of(db: Session, infusion_id: uuid.UUID) -> uuid.UUID | None:
+    return db.scalar(select(Infusion.patient_id).where(Infusion.id == infusion_id))
