@@ -80,10 +80,13 @@ class Prepared:
 
     def _params(self, compiled: _Compiled, params: Mapping[str, Any]) -> Any:
         processed = {}
+        get = params.get
         for name, proc, fixed in compiled.binds:
-            value = params.get(name, fixed)
-            processed[name] = proc(value) if proc is not None else value
-        return tuple(processed[n] for n in compiled.names) if compiled.positional else processed
+            value = get(name, fixed)
+            processed[name] = value if proc is None else proc(value)
+        if compiled.positional:
+            return tuple([processed[n] for n in compiled.names])
+        return processed
 
     def execute(self, db: Session, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> Any:
         """Run in ``db``'s transaction; a sequence of parameter sets runs as executemany."""

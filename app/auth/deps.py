@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.auth.models import ApiKey
 from app.auth.roles import ADMIN_ONLY, BEDSIDE, CLINICIAN_ONLY, READ_CLINICAL, READ_SESSIONS, Role
-from app.db import SessionDep, table_of
+from app.db import SessionDep, lean, table_of
 from app.errors import Forbidden, Unauthorized
 from app.hotpath import Prepared
 
@@ -65,11 +65,15 @@ def authenticate(request: Request, db: Session) -> Principal:
 def require(*roles: Role) -> Callable[..., Awaitable[Principal]]:
     allowed = frozenset(roles)
 
-    async def dependency(request: Request, db: SessionDep) -> Principal:
+    async def check(request: Request, db: Session) -> Principal:
         principal = authenticate(request, db)
         if principal.role not in allowed:
             raise Forbidden(f"the {principal.role} role may not do this")
         return principal
+
+    @lean(check)
+    async def dependency(request: Request, db: SessionDep) -> Principal:
+        return await check(request, db)
 
     dependency.allowed_roles = allowed  # type: ignore[attr-defined]  # read by the route inventory
     return dependency
