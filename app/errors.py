@@ -168,7 +168,7 @@ def fhir_issues(
     for error in errors:
         issue: dict[str, Any] = {"severity": "error", "code": error.get("code", default)}
         if error.get("expression"):
-            issue["diagnostics"] = str(error.get("msg", detail))
+            issue["diagnostics"] = f"{error['expression']}: {error.get('msg', detail)}"
             issue["expression"] = [error["expression"]]
         else:
             where = ".".join(map(str, error.get("loc", ())))

@@ -1,4 +1,5 @@
-"""Who may call what: authentication on every /v1 route, the role matrix, tenancy, keys, audit."""
+"""Who may call what: authentication on every /v1 and /fhir route, the role matrix, tenancy, keys,
+audit."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from tests.factories import (
     new_key,
     post_observation,
 )
+from tests.fhir_support import outcome, vital
 
 ROLES = ("nurse", "clinician", "dashboard", "ehr", "admin", "global_admin")
 BEDSIDE = frozenset({"nurse", "clinician"})
@@ -28,8 +30,10 @@ CLINICAL_READ = frozenset({"nurse", "clinician", "ehr"})
 SESSION_READ = frozenset({"nurse", "clinician", "ehr", "dashboard"})
 CLINICIAN = frozenset({"clinician"})
 ADMINS = frozenset({"admin", "global_admin"})
+FHIR_WRITE = frozenset({"nurse", "clinician", "ehr"})
 
 # API.md "Authentication, roles, tenancy": (method, route) -> the roles that may call it.
+# Every /v1 and /fhir route but the FHIR CapabilityStatement (no key needed).
 # ``admin`` is a clinic's admin key, ``global_admin`` an admin key of no clinic.
 MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/v1/patients"): BEDSIDE,
@@ -67,7 +71,14 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/v1/api-keys"): ADMINS,
     ("POST", "/v1/api-keys/{key_id}/revoke"): ADMINS,
     ("GET", "/v1/audit"): ADMINS,
+    ("GET", "/fhir/R4/Patient/{patient_id}"): CLINICAL_READ,
+    ("GET", "/fhir/R4/Encounter/{session_id}"): CLINICAL_READ,
+    ("GET", "/fhir/R4/Encounter/{session_id}/$everything"): CLINICAL_READ,
+    ("GET", "/fhir/R4/Observation"): CLINICAL_READ,
+    ("GET", "/fhir/R4/Observation/{observation_id}"): CLINICAL_READ,
+    ("POST", "/fhir/R4/Observation"): FHIR_WRITE,
 }
+UNGUARDED = {("GET", "/fhir/R4/metadata")}
 
 # A valid request for each route, on fresh resources of world's clinic (made by its nurse).
 VITALS = {"heart_rate": 80, "systolic": 120, "diastolic": 80}
@@ -95,13 +106,18 @@ BODIES: dict[tuple[str, str], Callable[[World], Any]] = {
     ("PUT", "/v1/protocol"): lambda w: {},
     ("POST", "/v1/clinics"): lambda w: {"name": "New Clinic"},
     ("POST", "/v1/api-keys"): lambda w: {"clinic_id": str(w.clinic_id), "role": "nurse"},
+    ("POST", "/fhir/R4/Observation"): lambda w: vital(w.session(state="in_progress"), "8867-4", 80),
+}
+# Query strings a route needs to succeed.
+QUERIES: dict[tuple[str, str], Callable[[World], str]] = {
+    ("GET", "/fhir/R4/Observation"): lambda w: f"?encounter=Encounter/{w.session()['id']}",
 }
 CREATING = {  # 201; every other allowed call answers 200
     ("POST", path)
     for path in (
         "/v1/patients", "/v1/sessions", "/v1/sessions/{session_id}/readings",
         "/v1/sessions/{session_id}/readings:batch", "/v1/sessions/{session_id}/observations",
-        "/v1/clinics", "/v1/api-keys",
+        "/v1/clinics", "/v1/api-keys", "/fhir/R4/Observation",
     )
 }  # fmt: skip
 SESSION_STATE = {"start": "baseline", "end": "in_progress", "recovery": "recovery"}
@@ -150,6 +166,7 @@ def call_for(w: World, route: tuple[str, str]) -> tuple[str, Any, int]:
         if "{" + name + "}" in path:
             path = path.replace("{" + name + "}", make(w, route[1]))
     assert "{" not in path, f"no factory for a path id of {route}: add one to PATH_IDS"
+    path += QUERIES[route](w) if route in QUERIES else ""
     body = BODIES[route](w) if route in BODIES else None
     return path, body, 201 if route in CREATING else 200
 
@@ -165,21 +182,30 @@ def _leaves(routes: list[Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
             yield prefix + route.path, route
 
 
-def v1_routes() -> set[tuple[str, str]]:
-    """Every (method, path) of the application under /v1."""
+def guarded_routes() -> set[tuple[str, str]]:
+    """Every (method, path) of the application under /v1 and /fhir that needs a key."""
     found = set()
     for path, route in _leaves(create_app().routes):
-        if path.startswith("/v1/") or path == "/v1":
+        if path.startswith(("/v1/", "/fhir/")) or path == "/v1":
             found |= {(m, path) for m in (route.methods or {"*"}) if m != "HEAD"}
-    return found
+    return found - UNGUARDED
+
+
+def refused(response: httpx.Response, status: int, slug: str | None = None) -> None:
+    """A refusal: problem+json under /v1, an OperationOutcome under /fhir (API.md)."""
+    if response.request.url.path.startswith("/fhir/"):
+        codes = {401: "login", 403: "forbidden", 404: "not-found"}
+        assert outcome(response, status)["issue"][0]["code"] == codes[status]
+    else:
+        expect_problem(response, status, slug)
 
 
 def _fill_path(path: str) -> str:
     return re.sub(r"\{[^}]+\}", lambda _: str(uuid.uuid4()), path)
 
 
-def test_the_matrix_lists_exactly_the_v1_routes() -> None:
-    routes = v1_routes()
+def test_the_matrix_lists_exactly_the_guarded_routes() -> None:
+    routes = guarded_routes()
     assert routes, "the route inventory found no /v1 route"
     assert routes - MATRIX.keys() == set(), "routes missing from the access matrix"
     assert MATRIX.keys() - routes == set(), "the matrix lists routes the app does not have"
@@ -196,13 +222,13 @@ def _send(
     return response
 
 
-def test_every_v1_route_needs_a_valid_key(client: TestClient) -> None:
-    for method, route in sorted(v1_routes()):
+def test_every_guarded_route_needs_a_valid_key(client: TestClient) -> None:
+    for method, route in sorted(guarded_routes()):
         path = _fill_path(route)
         for headers in ({}, {"Authorization": "Bearer vgl_not-a-real-key"}):
             response = _send(client, method, path, headers)
             assert response.status_code == 401, f"{method} {route} {headers}"
-            expect_problem(response, 401, "unauthorized")
+            refused(response, 401, "unauthorized")
         for header in ("Bearer", "Bearer  ", "Basic dXNlcjpwYXNz", "vgl_not-a-real-key"):
             response = _send(client, method, path, {"Authorization": header})
             assert response.status_code == 401, f"{method} {route} {header!r}"
@@ -220,7 +246,7 @@ def test_role_matrix(world: World, route: tuple[str, str]) -> None:
             assert response.status_code == ok, f"{where} -> {response.status_code} {response.text}"
         else:
             assert response.status_code == 403, f"{where} -> {response.status_code} {response.text}"
-            expect_problem(response, 403, "forbidden")
+            refused(response, 403, "forbidden")
 
 
 WITH_PATH_ID = sorted(r for r in MATRIX if "{" in r[1])
@@ -236,7 +262,7 @@ def test_another_clinics_resource_is_not_found(world: World, route: tuple[str, s
     assert outsiders
     for outsider in outsiders:
         response = getattr(world, outsider).request(method, path, json=body)
-        expect_problem(response, 404, "not-found")
+        refused(response, 404, "not-found")
 
 
 def test_another_clinics_resource_is_unchanged_after_a_refused_write(world: World) -> None:

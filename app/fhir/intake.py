@@ -345,6 +345,8 @@ def _out_of_range(exc: PydanticError, field: str) -> NoReturn:
             str(error["loc"][0]) if error["loc"] else ("systolic" if field == "systolic" else field)
         )
         msg = error["msg"].removeprefix("Value error, ")
+        if "input" in error and not isinstance(error["input"], dict):
+            msg = f"{name} {error['input']}: {msg} (PROTOCOL.md, plausible ranges)"
         errors.append({"loc": ["body", name], "msg": msg, "code": "value",
                        "expression": _EXPRESSIONS.get(name, "Observation")})  # fmt: skip
     raise ValidationFailed("; ".join(f"{e['expression']}: {e['msg']}" for e in errors), errors)

@@ -209,7 +209,10 @@ _OBSERVATION_BODY = {
     openapi_extra={"requestBody": _OBSERVATION_BODY},
     responses={
         201: {"content": {FHIR_JSON: {"schema": {"type": "object"}}}, "description": "Created"},
-        **_RESOURCE,
+        200: {
+            "content": {FHIR_JSON: {"schema": {"type": "object"}}},
+            "description": "If-None-Exist found it: the existing Observation, nothing stored",
+        },
         **error_responses(
             BadRequest,
             Unauthorized,

@@ -1,0 +1,348 @@
+"""FHIR Observation create: a vital-signs Observation becomes a reading of its Encounter, by the
+same path as POST /v1/sessions/{id}/readings; bad resources are refused and nothing is stored."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from tests.factories import World, ago, iso
+from tests.fhir_support import (
+    FHIR_JSON,
+    LOINC,
+    blood_pressure,
+    codes,
+    fhir_body,
+    outcome,
+    post,
+    quantity,
+    search,
+    vital,
+)
+
+GATEWAY = "urn:example:device-gateway"
+UNITS = {"heart_rate": "/min", "respiratory_rate": "/min", "spo2": "%", "temperature_c": "Cel"}
+
+
+def created(response: Any) -> dict[str, Any]:
+    """The resource of a 201, once its Location is checked to read it back."""
+    body = fhir_body(response, 201)
+    assert body["resourceType"] == "Observation"
+    assert response.headers["location"] == f"/fhir/R4/Observation/{body['id']}"
+    return body
+
+
+@pytest.mark.parametrize(
+    ("code", "value", "unit", "field", "stored"),
+    [("8867-4", 88, "/min", "heart_rate", 88), ("8867-4", 88.0, "{beats}/min", "heart_rate", 88),
+     ("9279-1", 16, "/min", "respiratory_rate", 16), ("2708-6", 97, "%", "spo2", 97),
+     ("59408-5", 95, "%", "spo2", 95), ("8310-5", 37.2, "Cel", "temperature_c", 37.2),
+     ("8310-5", 98.6, "[degF]", "temperature_c", 37.0),
+     ("8310-5", 101.3, "[degF]", "temperature_c", 38.5)],
+)  # fmt: skip
+def test_a_vital_sign_is_stored_as_a_reading(
+    world: World, code: str, value: float, unit: str, field: str, stored: float
+) -> None:
+    session = world.session(state="in_progress")
+    resource = vital(session, code, value, unit)
+    body = created(post(world.ehr, resource))
+    assert body["status"] == "final" and code in codes(body)
+    assert body["valueQuantity"] == quantity(stored, UNITS[field])
+    assert body["effectiveDateTime"] == resource["effectiveDateTime"]
+    assert fhir_body(world.ehr.get(f"/fhir/R4/Observation/{body['id']}")) == body
+    reading_id, _ = body["id"].rsplit("-", 1)
+    [reading] = [r for r in world.readings(session) if r["id"] == reading_id]
+    assert reading[field] == stored
+    assert [
+        k
+        for k in ("heart_rate", "spo2", "respiratory_rate", "temperature_c")
+        if reading[k] is not None
+    ] == [field]
+
+
+def test_a_blood_pressure_panel_posted_via_fhir_reads_back_via_v1_field_for_field(
+    world: World,
+) -> None:
+    session = world.session(state="in_progress")
+    resource = blood_pressure(
+        session, 142, 91, device={"identifier": {"value": "cuff-7"}}, effectiveDateTime=ago(3)
+    )
+    body = created(post(world.nurse, resource))
+    assert codes(body) == {"85354-9"} and body["device"] == {"display": "cuff-7"}
+    reading_id = body["id"].removesuffix("-bp")
+    [reading] = [r for r in world.readings(session) if r["id"] == reading_id]
+    assert reading == {
+        **reading,
+        "session_id": session["id"], "measured_at": resource["effectiveDateTime"],
+        "systolic": 142, "diastolic": 91, "heart_rate": None, "spo2": None,
+        "respiratory_rate": None, "temperature_c": None, "consciousness": None,
+        "on_oxygen": None, "source": "device", "device_id": "cuff-7", "status": "final",
+        "entered_in_error_at": None, "phase": "intra",
+    }  # fmt: skip
+    assert body["issued"] == reading["recorded_at"]
+
+
+def test_a_reading_posted_via_v1_reads_back_via_fhir(world: World) -> None:
+    session = world.session(state="in_progress")
+    reading = world.reading(
+        session, measured_at=ago(4), heart_rate=101, systolic=150, diastolic=95, spo2=94,
+        respiratory_rate=22, temperature_c=38.3, consciousness="voice", device_id="monitor-2",
+        source="device",
+    )  # fmt: skip
+    bundle = search(world.ehr, encounter=session["id"])
+    found = {
+        e["resource"]["id"].rsplit("-", 1)[1]: e["resource"]
+        for e in bundle["entry"]
+        if e["resource"]["id"].startswith(reading["id"])
+    }
+    assert set(found) == {"hr", "bp", "spo2", "rr", "temp", "acvpu"}
+    assert found["hr"]["valueQuantity"] == quantity(101, "/min")
+    assert [c["valueQuantity"] for c in found["bp"]["component"]] == [
+        quantity(150, "mm[Hg]"), quantity(95, "mm[Hg]"),
+    ]  # fmt: skip
+    assert found["spo2"]["valueQuantity"] == quantity(94, "%")
+    assert found["rr"]["valueQuantity"] == quantity(22, "/min")
+    assert found["temp"]["valueQuantity"] == quantity(38.3, "Cel")
+    assert found["acvpu"]["valueCodeableConcept"]["coding"][0]["code"] == "voice"
+    for resource in found.values():
+        assert resource["effectiveDateTime"] == reading["measured_at"]
+        assert resource["issued"] == reading["recorded_at"]
+        assert resource["device"] == {"display": "monitor-2"}
+
+
+def test_a_fhir_reading_is_judged_like_a_v1_one(world: World) -> None:
+    session = world.session(state="in_progress")
+    body = created(post(world.ehr, vital(session, "8867-4", 135)))
+    alerts = world.nurse.get("/v1/alerts", params={"session_id": session["id"]}).json()["items"]
+    [alert] = [a for a in alerts if a["rule"] == "hr.high"]
+    assert alert["severity"] == "high" and alert["reading_id"] == body["id"].removesuffix("-hr")
+
+
+def test_subject_may_be_omitted_and_follows_from_the_encounter(world: World) -> None:
+    session = world.session(state="in_progress")
+    resource = vital(session, "8867-4", 70)
+    del resource["subject"], resource["category"]
+    body = created(post(world.clinician, resource))
+    assert body["subject"] == {"reference": f"Patient/{session['patient_id']}"}
+
+
+# --- bad input: (what is wrong, how to break a good heart-rate Observation, status, element) ----
+Breaker = Callable[[dict[str, Any], dict[str, Any]], Any]
+
+
+def _set(**changes: Any) -> Breaker:
+    return lambda r, s: {**r, **changes}
+
+
+def _drop(*names: str) -> Breaker:
+    return lambda r, s: {k: v for k, v in r.items() if k not in names}
+
+
+def _bp_without(*codes_: str) -> Breaker:
+    def make(r: dict[str, Any], s: dict[str, Any]) -> dict[str, Any]:
+        panel = blood_pressure(s, 130, 80)
+        panel["component"] = [
+            c for c in panel["component"] if c["code"]["coding"][0]["code"] not in codes_
+        ]
+        return panel if panel["component"] else {k: v for k, v in panel.items() if k != "component"}
+
+    return make
+
+
+def _quantity(**changes: Any) -> Breaker:
+    return lambda r, s: {**r, "valueQuantity": {**r["valueQuantity"], **changes}}
+
+
+BAD_INPUT: list[tuple[str, Breaker, int, str]] = [
+    ("not JSON", lambda r, s: b"{not json", 400, ""),
+    ("a JSON array", lambda r, s: [r], 400, ""),
+    ("wrong resourceType", _set(resourceType="Patient"), 400, "Observation.resourceType"),
+    ("no resourceType", _drop("resourceType"), 400, ""),
+    ("an element R4 does not have", _set(colour="red"), 400, "Observation.colour"),
+    ("missing encounter", _drop("encounter"), 422, "Observation.encounter"),
+    ("missing subject and encounter", _drop("subject", "encounter"), 422, "Observation.encounter"),
+    ("encounter not an Encounter", lambda r, s: {**r, "encounter": {"reference": f"Patient/{s['patient_id']}"}},
+     422, "Observation.encounter.reference"),
+    ("subject of another patient", _set(subject={"reference": f"Patient/{uuid.uuid4()}"}), 422, "Observation.subject"),
+    ("missing status", _drop("status"), 422, "Observation.status"),
+    ("status entered-in-error", _set(status="entered-in-error"), 422, "Observation.status"),
+    ("missing code", _drop("code"), 422, "Observation.code"),
+    ("unknown LOINC code", _set(code={"coding": [{"system": LOINC, "code": "1234-5"}]}), 422, "Observation.code"),
+    ("no LOINC coding", _set(code={"coding": [{"system": "http://snomed.info/sct", "code": "364075005"}]}), 422, "Observation.code"),
+    ("systolic alone", _set(code={"coding": [{"system": LOINC, "code": "8480-6"}]}, valueQuantity=quantity(130, "mm[Hg]")), 422, "Observation.code"),
+    ("wrong unit", _quantity(unit="mm[Hg]", code="mm[Hg]"), 422, "Observation.valueQuantity.code"),
+    ("unit not UCUM", _quantity(system="http://example.org/units", code="/min"), 422, "Observation.valueQuantity.code"),
+    ("temperature in kelvin", lambda r, s: vital(s, "8310-5", 310, "K"), 422, "Observation.valueQuantity.code"),
+    ("BP panel without components", _bp_without("8480-6", "8462-4"), 422, "Observation.component"),
+    ("BP panel without diastolic", _bp_without("8462-4"), 422, "Observation.component"),
+    ("BP with diastolic above systolic", lambda r, s: blood_pressure(s, 90, 120), 422, "8462-4"),
+    ("naive dateTime", _set(effectiveDateTime="2026-11-21T14:05:00"), 422, "Observation.effectiveDateTime"),
+    ("a date without time", _set(effectiveDateTime="2026-11-21"), 422, "Observation.effectiveDateTime"),
+    ("no effective time", _drop("effectiveDateTime"), 422, "Observation.effectiveDateTime"),
+    ("a period instead", lambda r, s: {**_drop("effectiveDateTime")(r, s), "effectivePeriod": {"start": ago(2)}},
+     422, "Observation.effectivePeriod"),
+    ("measured in the future", lambda r, s: {**r, "effectiveDateTime": ago(-10)}, 422, "Observation.effectiveDateTime"),
+    ("heart rate above 300", _quantity(value=301), 422, "Observation.valueQuantity.value"),
+    ("SpO2 above 100", lambda r, s: vital(s, "2708-6", 101, "%"), 422, "Observation.valueQuantity.value"),
+    ("temperature above 45", lambda r, s: vital(s, "8310-5", 46, "Cel"), 422, "Observation.valueQuantity.value"),
+    ("a fractional heart rate", _quantity(value=72.5), 422, "Observation.valueQuantity.value"),
+    ("a value that is no number", _quantity(value="72"), 400, "Observation.valueQuantity.value"),
+    ("no value", _drop("valueQuantity"), 422, "Observation.valueQuantity"),
+    ("a string value", lambda r, s: {**_drop("valueQuantity")(r, s), "valueString": "72"}, 422, "Observation.valueString"),
+    ("a modifier extension", _set(modifierExtension=[{"url": "http://example.org/x", "valueBoolean": True}]),
+     422, "Observation.modifierExtension"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("what", "breaker", "status", "element"), BAD_INPUT, ids=[b[0] for b in BAD_INPUT]
+)
+def test_a_bad_resource_is_refused_with_an_operation_outcome_and_nothing_stored(
+    world: World, what: str, breaker: Breaker, status: int, element: str
+) -> None:
+    session = world.session(state="in_progress")
+    before = world.readings(session, include_entered_in_error=True)
+    broken = breaker(copy.deepcopy(vital(session, "8867-4", 72)), session)
+    if isinstance(broken, bytes):
+        response = world.ehr.post(
+            "/fhir/R4/Observation", content=broken, headers={"Content-Type": FHIR_JSON}
+        )
+    else:
+        response = post(world.ehr, broken)
+    body = outcome(response, status)
+    if element:
+        named = [e for i in body["issue"] for e in i.get("expression", [])] + [
+            i["diagnostics"] for i in body["issue"]
+        ]
+        assert any(element in text for text in named), body
+    assert world.readings(session, include_entered_in_error=True) == before
+
+
+@pytest.mark.parametrize("encounter", ["other clinic", "unknown", "not a uuid"])
+def test_an_encounter_outside_the_clinic_is_not_found(world: World, encounter: str) -> None:
+    theirs = world.session(world.other_nurse, state="in_progress")
+    resource = vital(theirs, "8867-4", 80)
+    if encounter == "unknown":
+        resource["encounter"] = {"reference": f"Encounter/{uuid.uuid4()}"}
+    elif encounter == "not a uuid":
+        resource["encounter"] = {"reference": "Encounter/abc"}
+    assert outcome(post(world.ehr, resource), 404)["issue"][0]["code"] == "not-found"
+    assert len(world.readings(theirs, world.other_nurse)) == 1  # its baseline alone
+
+
+def test_a_closed_session_takes_only_late_entries(world: World) -> None:
+    session = world.session(state="in_progress")
+    world.transition(session, "abort", reason="patient left")
+    outcome(post(world.ehr, vital(session, "8867-4", 80, effectiveDateTime=ago(0))), 409)
+    created(post(world.ehr, vital(session, "8867-4", 80, effectiveDateTime=ago(10))))
+
+
+def test_a_body_other_than_json_is_an_unsupported_media_type(world: World) -> None:
+    session = world.session(state="in_progress")
+    response = world.ehr.post(
+        "/fhir/R4/Observation",
+        content=b"<Observation/>",
+        headers={"Content-Type": "application/fhir+xml"},
+    )
+    outcome(response, 415)
+    assert len(world.readings(session)) == 1
+
+
+@pytest.mark.parametrize("role", ["nurse", "clinician", "ehr"])
+def test_nurses_clinicians_and_ehrs_may_post(world: World, role: str) -> None:
+    session = world.session(state="in_progress")
+    created(post(getattr(world, role), vital(session, "8867-4", 75)))
+
+
+@pytest.mark.parametrize("role", ["dashboard", "admin", "global_admin"])
+def test_other_roles_may_not_post(world: World, role: str) -> None:
+    session = world.session(state="in_progress")
+    body = outcome(post(getattr(world, role), vital(session, "8867-4", 75)), 403)
+    assert body["issue"][0]["code"] == "forbidden"
+    outcome(world.client.post("/fhir/R4/Observation", json=vital(session, "8867-4", 75)), 401)
+    assert len(world.readings(session)) == 1
+
+
+def test_a_create_is_audited(world: World) -> None:
+    session = world.session(state="in_progress")
+    body = created(post(world.ehr, vital(session, "8867-4", 75)))
+    reading_id = body["id"].removesuffix("-hr")
+    entries = world.admin.get("/v1/audit", params={"resource_id": reading_id}).json()["items"]
+    assert {(e["action"], e["actor_key_id"]) for e in entries} >= {
+        ("reading.create", str(world.ehr.key_id)), ("fhir.observation.create", str(world.ehr.key_id)),
+    }  # fmt: skip
+
+
+# --- conditional create and retries ------------------------------------------------------------
+def test_if_none_exist_stores_once_and_returns_the_existing_resource(world: World) -> None:
+    session = world.session(state="in_progress")
+    resource = vital(session, "8867-4", 82, identifier=[{"system": GATEWAY, "value": "msg-1"}])
+    condition = {"If-None-Exist": f"identifier={GATEWAY}|msg-1"}
+    first = created(post(world.ehr, resource, **condition))
+    assert {"system": GATEWAY, "value": "msg-1"} in first["identifier"]
+    for body in (resource, vital(session, "8867-4", 99)):  # a match ignores the body
+        again = post(world.ehr, body, **condition)
+        assert fhir_body(again, 200) == first
+        assert again.headers["content-location"] == f"/fhir/R4/Observation/{first['id']}"
+    assert len(world.readings(session)) == 2  # the baseline and this one
+    # Any system, and the same identifier written by a nurse of the clinic, match too.
+    assert (
+        fhir_body(post(world.nurse, resource, **{"If-None-Exist": "identifier=msg-1"}))["id"]
+        == first["id"]
+    )
+    created(post(world.ehr, resource, **{"If-None-Exist": "identifier=urn:example:other|msg-1"}))
+    assert len(world.readings(session)) == 3
+
+
+def test_if_none_exist_looks_only_in_the_callers_clinic(world: World) -> None:
+    ours = world.session(state="in_progress")
+    theirs = world.session(world.other_nurse, state="in_progress")
+    identifier = [{"system": GATEWAY, "value": "msg-2"}]
+    condition = {"If-None-Exist": f"identifier={GATEWAY}|msg-2"}
+    mine = created(post(world.ehr, vital(ours, "8867-4", 70, identifier=identifier), **condition))
+    other = created(
+        post(world.other_nurse, vital(theirs, "8867-4", 70, identifier=identifier), **condition)
+    )
+    assert mine["id"] != other["id"]
+
+
+def test_if_none_exist_with_several_matches_fails_the_precondition(world: World) -> None:
+    session = world.session(state="in_progress")
+    resource = vital(session, "8867-4", 70, identifier=[{"system": GATEWAY, "value": "dup"}])
+    created(post(world.ehr, resource))
+    created(post(world.ehr, resource))  # a plain create always creates
+    outcome(post(world.ehr, resource, **{"If-None-Exist": f"identifier={GATEWAY}|dup"}), 412)
+    assert len(world.readings(session)) == 3
+
+
+@pytest.mark.parametrize(
+    "header", ["code=8867-4", "identifier=", "identifier=a&code=b", f"identifier={GATEWAY}|"]
+)
+def test_if_none_exist_takes_one_identifier(world: World, header: str) -> None:
+    session = world.session(state="in_progress")
+    outcome(post(world.ehr, vital(session, "8867-4", 70), **{"If-None-Exist": header}), 400)
+    assert len(world.readings(session)) == 1
+
+
+def test_an_idempotency_key_replays_the_first_answer(world: World) -> None:
+    session = world.session(state="in_progress")
+    resource = vital(session, "8867-4", 77)
+    first = post(world.ehr, resource, **{"Idempotency-Key": "retry-1"})
+    again = post(world.ehr, resource, **{"Idempotency-Key": "retry-1"})
+    assert created(again) == created(first)
+    assert again.headers["idempotent-replayed"] == "true"
+    assert len(world.readings(session)) == 2
+    outcome(post(world.ehr, vital(session, "8867-4", 78), **{"Idempotency-Key": "retry-1"}), 422)
+
+
+def test_effective_time_keeps_its_instant_whatever_the_offset(world: World) -> None:
+    session = world.session(state="in_progress")
+    moment = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3)
+    local = moment.astimezone(timezone(timedelta(hours=1))).isoformat()
+    body = created(post(world.ehr, vital(session, "8867-4", 70, effectiveDateTime=local)))
+    assert body["effectiveDateTime"] == iso(moment)
