@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from app.alerts.router import router as alerts_router
+from app.alerts.wakeup import Wakeups
 from app.audit.router import router as audit_router
 from app.auth.router import router as auth_router
 from app.board.router import router as board_router
@@ -45,7 +46,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
+        app.state.wakeups = Wakeups(engine)
         yield
+        await app.state.wakeups.close()
         engine.dispose()
 
     app = FastAPI(
@@ -57,7 +60,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
-    # Routes are matched in order: the bedside hot paths come first.
+    # Routes are matched in order: the bedside hot paths come first. They join the app's own
+    # router rather than through include_router, which in this FastAPI resolves each included
+    # router again on every request; ours need nothing from inclusion (each router carries its
+    # prefix, tags and route class itself), and the OpenAPI document is the same.
     for router in (
         readings_router,
         infusions_router,
@@ -73,7 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         fhir_router,
         ops_router,
     ):
-        app.include_router(router)
+        app.router.routes.extend(router.routes)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     _document_problems(app)
     return app

@@ -71,6 +71,7 @@ async def stream_alerts(
 ) -> AsyncIterator[ServerSentEvent]:
     events = stream.alert_events(
         request.app.state.sessionmaker,
+        request.app.state.wakeups,
         principal,
         stream.parse_last_event_id(last_event_id),
         request.is_disconnected,

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
+from app.alerts import wakeup
 from app.alerts.lifecycle import event_kind
 from app.alerts.models import ACTIVE_STATUSES, Alert, AlertEvent, AlertEvidence, ChangeCounter
 from app.alerts.schemas import AlertRead
@@ -97,6 +98,7 @@ def save(
             "payload": read.model_dump(mode="json"),
         },
     )
+    wakeup.notify(db, after["clinic_id"])
     return after
 
 

@@ -2,12 +2,12 @@
 
 The database is the source of truth: each subscriber follows the clinic's numbered alert
 changes, so a change committed by any server process reaches subscribers of every process, and
-a reconnect from the last id it saw misses nothing.
+a reconnect from the last id it saw misses nothing. Subscribers look when woken (``wakeup.py``:
+PostgreSQL notifications) or, failing that, every half second.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from app.alerts import store
 from app.alerts.models import AlertEvent
 from app.alerts.service import refresh_due
+from app.alerts.wakeup import Wakeups
 from app.auth.deps import Principal
 from app.db import table_of, utcnow
 from app.hotpath import Prepared
@@ -31,8 +32,7 @@ _AFTER = Prepared(
     .order_by(_events.c.seq)
     .limit(200)
 )
-# How often a subscriber looks for new changes, and judges time-based rules.
-POLL_SECONDS = 0.5
+# How often a subscriber judges time-based rules.
 TIME_RULES_SECONDS = 5.0
 
 
@@ -49,24 +49,26 @@ def parse_last_event_id(value: str | None) -> int | None:
 
 async def alert_events(
     sessionmaker: Callable[[], Session],
+    wakeups: Wakeups,
     principal: Principal,
     after: int | None,
     is_disconnected: Callable[[], Any],
 ) -> AsyncIterator[ServerSentEvent]:
     clinic_id = principal.require_clinic()
-    if after is None:  # without Last-Event-ID the stream starts from now
-        with sessionmaker() as db:
-            after = store.current_seq(db, clinic_id)
-    next_time_rules = 0.0
-    while not await is_disconnected():
-        with sessionmaker() as db:
-            if time.monotonic() >= next_time_rules:
-                refresh_due(db, principal, utcnow())
-                next_time_rules = time.monotonic() + TIME_RULES_SECONDS
-            rows = _AFTER.all(db, {"clinic_id": clinic_id, "after": after})
-            db.commit()
-        for row in rows:
-            after = row.seq
-            yield ServerSentEvent(data=row.payload, event=row.kind, id=encode_cursor(row.seq))
-        if not rows:
-            await asyncio.sleep(POLL_SECONDS)
+    with wakeups.subscribe(clinic_id) as woken:
+        if after is None:  # without Last-Event-ID the stream starts from now
+            with sessionmaker() as db:
+                after = store.current_seq(db, clinic_id)
+        next_time_rules = 0.0
+        while not await is_disconnected():
+            with sessionmaker() as db:
+                if time.monotonic() >= next_time_rules:
+                    refresh_due(db, principal, utcnow())
+                    next_time_rules = time.monotonic() + TIME_RULES_SECONDS
+                rows = _AFTER.all(db, {"clinic_id": clinic_id, "after": after})
+                db.commit()
+            for row in rows:
+                after = row.seq
+                yield ServerSentEvent(data=row.payload, event=row.kind, id=encode_cursor(row.seq))
+            if not rows:
+                await wakeups.wait(woken)
