@@ -5,8 +5,10 @@ and creates one."""
 from __future__ import annotations
 
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import httpx
 from fhirclient import client
 from fhirclient.models.bundle import Bundle
 from fhirclient.models.encounter import Encounter
@@ -73,3 +75,30 @@ def test_fhirclient_creates_an_observation(
     assert created.valueQuantity.value == 18 and created.valueQuantity.code == "/min"
     [reading] = [r for r in world.readings(session) if r["respiratory_rate"] is not None]
     assert reading["respiratory_rate"] == 18
+
+
+def test_concurrent_conditional_creates_store_one_reading(
+    live_server: str,  # noqa: F811
+    live_world: World,  # noqa: F811
+) -> None:
+    """A gateway that retries at once on several connections (two server processes) gets one
+    201; every other answer is the 200 of If-None-Exist with the same resource."""
+    world = live_world
+    session = world.session(state="in_progress")
+    identifier = [{"system": "urn:example:gateway", "value": "burst-1"}]
+    resource = vital(session, "8867-4", 90, identifier=identifier)
+    headers = {
+        **world.ehr.headers,
+        "Content-Type": "application/fhir+json",
+        "If-None-Exist": "identifier=urn:example:gateway|burst-1",
+    }
+
+    def send(_: int) -> httpx.Response:
+        with httpx.Client(base_url=live_server, timeout=60) as http:
+            return http.post("/fhir/R4/Observation", json=resource, headers=headers)
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        responses = list(pool.map(send, range(6)))
+    assert sorted(r.status_code for r in responses) == [200] * 5 + [201]
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert len(world.readings(session)) == 2  # the baseline and this one
