@@ -171,6 +171,7 @@ BAD_INPUT: list[tuple[str, Breaker, int, str]] = [
     ("subject of another patient", _set(subject={"reference": f"Patient/{uuid.uuid4()}"}), 422, "Observation.subject"),
     ("missing status", _drop("status"), 422, "Observation.status"),
     ("status entered-in-error", _set(status="entered-in-error"), 422, "Observation.status"),
+    ("status preliminary", _set(status="preliminary"), 422, "Observation.status"),
     ("missing code", _drop("code"), 422, "Observation.code"),
     ("unknown LOINC code", _set(code={"coding": [{"system": LOINC, "code": "1234-5"}]}), 422, "Observation.code"),
     ("no LOINC coding", _set(code={"coding": [{"system": "http://snomed.info/sct", "code": "364075005"}]}), 422, "Observation.code"),

@@ -15,6 +15,7 @@ from app.fhir import intake, mapping
 from app.fhir.models import ObservationIdentifier
 from app.fhir.params import Token, if_none_exist
 from app.fhir.service import reading_resource
+from app.fhir.shape import parse_body
 from app.infusions.service import load_infusion
 from app.readings.models import Reading
 from app.readings.service import record_readings
@@ -24,7 +25,7 @@ def create_observation(
     db: Session, principal: Principal, raw: bytes, condition: str | None
 ) -> tuple[int, dict[str, Any]]:
     """201 and the new resource; or, when ``If-None-Exist`` finds one, 200 and that one."""
-    posted = intake.read_observation(intake.parse_body(raw))
+    posted = intake.read_observation(parse_body(raw))
     wanted = if_none_exist(condition) if condition is not None else None
     try:
         infusion = load_infusion(db, principal, uuid.UUID(posted.encounter), lock=True)

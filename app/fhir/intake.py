@@ -12,27 +12,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NoReturn
 
-import orjson
 from pydantic import TypeAdapter
 from pydantic import ValidationError as PydanticError
 
-from app.errors import BadRequest, ValidationFailed
+from app.errors import ValidationFailed
 from app.fhir.codes import CATEGORY, DIASTOLIC, INPUT_CODES, INPUT_UNITS, LOINC, SYSTOLIC, UCUM
+from app.fhir.shape import array, malformed, number, obj, string, unprocessable
 from app.readings.schemas import ReadingCreate
 from app.schemas import Timestamp
 
-# Every element of an R4 Observation: anything else is not an Observation (400).
-ELEMENTS = frozenset({
-    "resourceType", "id", "meta", "implicitRules", "language", "text", "contained", "extension",
-    "modifierExtension", "identifier", "basedOn", "partOf", "status", "category", "code",
-    "subject", "focus", "encounter", "effectiveDateTime", "effectivePeriod", "effectiveTiming",
-    "effectiveInstant", "issued", "performer", "valueQuantity", "valueCodeableConcept",
-    "valueString", "valueBoolean", "valueInteger", "valueRange", "valueRatio", "valueSampledData",
-    "valueTime", "valueDateTime", "valuePeriod", "dataAbsentReason", "interpretation", "note",
-    "bodySite", "method", "specimen", "device", "referenceRange", "hasMember", "derivedFrom",
-    "component",
-})  # fmt: skip
-STATUSES = ("final", "amended", "corrected", "preliminary")
+# A reading is final once stored: a preliminary value, which may yet change, is not taken.
+STATUSES = ("final", "amended", "corrected")
 _DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 _TIMESTAMP: TypeAdapter[datetime] = TypeAdapter(Timestamp)
 MAX_IDENTIFIER = 255
@@ -46,79 +36,22 @@ class Intake:
     identifiers: tuple[tuple[str, str], ...]  # (system or "", value)
 
 
-def _unprocessable(path: str, msg: str, code: str = "invalid") -> NoReturn:
-    raise ValidationFailed(
-        f"{path}: {msg}",
-        [{"loc": ["body", *path.split(".")[1:]], "msg": msg, "expression": path, "code": code}],
-    )
-
-
-def _malformed(path: str, msg: str) -> NoReturn:
-    raise BadRequest(
-        f"{path}: {msg}",
-        [{"loc": ["body", *path.split(".")[1:]], "msg": msg, "expression": path,
-          "code": "structure"}],
-    )  # fmt: skip
-
-
-def _object(value: Any, path: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        _malformed(path, "must be a JSON object")
-    return value
-
-
-def _array(value: Any, path: str) -> list[Any]:
-    if not isinstance(value, list):
-        _malformed(path, "must be a JSON array")
-    return value
-
-
-def _string(value: Any, path: str) -> str:
-    if not isinstance(value, str):
-        _malformed(path, "must be a string")
-    return value
-
-
-def parse_body(raw: bytes) -> dict[str, Any]:
-    """The body as a JSON object whose resourceType is Observation, else 400."""
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise BadRequest(
-            "the body is not valid JSON",
-            [{"loc": ["body"], "msg": "not valid JSON", "code": "structure"}],
-        ) from None
-    if not isinstance(body, dict) or "resourceType" not in body:
-        raise BadRequest(
-            "the body must be a FHIR resource (a JSON object with a resourceType)",
-            [{"loc": ["body"], "msg": "not a FHIR resource", "code": "structure"}],
-        )
-    if body["resourceType"] != "Observation":
-        _malformed(
-            "Observation.resourceType", f"expected Observation, got {body['resourceType']!r}"
-        )
-    unknown = sorted(k for k in body if k not in ELEMENTS and not k.startswith("_"))
-    if unknown:
-        _malformed(f"Observation.{unknown[0]}", "is not an element of an R4 Observation")
-    return body
-
-
 def read_observation(body: dict[str, Any]) -> Intake:
-    """A parsed Observation (see ``parse_body``) as the reading it stands for."""
+    """A parsed Observation (see ``shape.parse_body``) as the reading it stands for."""
     if body.get("modifierExtension"):
-        _unprocessable(
+        unprocessable(
             "Observation.modifierExtension", "no modifier extension is understood", "not-supported"
         )
     status = body.get("status")
     if status is None:
-        _unprocessable("Observation.status", "is required", "required")
+        unprocessable("Observation.status", "is required", "required")
     if status not in STATUSES:
-        _unprocessable("Observation.status", f"must be one of {', '.join(STATUSES)}", "value")
+        unprocessable("Observation.status", f"must be one of {', '.join(STATUSES)}", "value")
     _check_category(body)
     field = _field_of(body)
     encounter = _reference(body.get("encounter"), "Encounter", "Observation.encounter")
     if encounter is None:
-        _unprocessable("Observation.encounter", "is required: Encounter/<session id>", "required")
+        unprocessable("Observation.encounter", "is required: Encounter/<session id>", "required")
     subject = _reference(body.get("subject"), "Patient", "Observation.subject")
     measured_at = _effective(body)
     values = _blood_pressure(body) if field == "systolic" else {field: _value(body, field)}
@@ -138,19 +71,19 @@ def _check_category(body: dict[str, Any]) -> None:
         return
     codes = {
         coding.get("code")
-        for i, concept in enumerate(_array(body["category"], "Observation.category"))
-        for coding in _array(_object(concept, f"Observation.category[{i}]").get("coding", []),
+        for i, concept in enumerate(array(body["category"], "Observation.category"))
+        for coding in array(obj(concept, f"Observation.category[{i}]").get("coding", []),
                              f"Observation.category[{i}].coding")
         if isinstance(coding, dict) and coding.get("system") == CATEGORY
     }  # fmt: skip
     if codes and "vital-signs" not in codes:
-        _unprocessable("Observation.category", "a vital sign's category is vital-signs", "value")
+        unprocessable("Observation.category", "a vital sign's category is vital-signs", "value")
 
 
 def _loinc_codes(concept: Any, path: str) -> list[str]:
-    codings = _array(_object(concept, path).get("coding", []), f"{path}.coding")
+    codings = array(obj(concept, path).get("coding", []), f"{path}.coding")
     return [
-        _string(_object(c, f"{path}.coding[{i}]").get("code"), f"{path}.coding[{i}].code")
+        string(obj(c, f"{path}.coding[{i}]").get("code"), f"{path}.coding[{i}].code")
         for i, c in enumerate(codings)
         if isinstance(c, dict) and c.get("system") == LOINC
     ]
@@ -158,37 +91,37 @@ def _loinc_codes(concept: Any, path: str) -> list[str]:
 
 def _field_of(body: dict[str, Any]) -> str:
     if "code" not in body:
-        _unprocessable("Observation.code", "is required", "required")
+        unprocessable("Observation.code", "is required", "required")
     loinc = _loinc_codes(body["code"], "Observation.code")
     known = {INPUT_CODES[c] for c in loinc if c in INPUT_CODES}
     accepted = ", ".join(sorted(set(INPUT_CODES)))
     if not loinc:
-        _unprocessable(
+        unprocessable(
             "Observation.code", f"needs a LOINC coding ({LOINC}) of {accepted}", "code-invalid"
         )
     if not known:
         if {SYSTOLIC[1], DIASTOLIC[1]} & set(loinc):
-            _unprocessable("Observation.code", "systolic and diastolic come together, as the 85354-9 "
+            unprocessable("Observation.code", "systolic and diastolic come together, as the 85354-9 "
                            "blood pressure panel with both components", "code-invalid")  # fmt: skip
-        _unprocessable(
+        unprocessable(
             "Observation.code",
             f"unknown LOINC code {loinc[0]}: expected one of {accepted}",
             "code-invalid",
         )
     if len(known) > 1:
-        _unprocessable("Observation.code", "codes more than one vital sign", "code-invalid")
+        unprocessable("Observation.code", "codes more than one vital sign", "code-invalid")
     return known.pop()
 
 
 def _reference(value: Any, kind: str, path: str) -> str | None:
     if value is None:
         return None
-    text = _string(_object(value, path).get("reference"), f"{path}.reference")
+    text = string(obj(value, path).get("reference"), f"{path}.reference")
     if f"{kind}/" not in text:
-        _unprocessable(f"{path}.reference", f"must be {kind}/<id>")
+        unprocessable(f"{path}.reference", f"must be {kind}/<id>")
     ident = text.rsplit(f"{kind}/", 1)[1]
     if not ident or "/" in ident:
-        _unprocessable(f"{path}.reference", f"must be {kind}/<id>")
+        unprocessable(f"{path}.reference", f"must be {kind}/<id>")
     return ident
 
 
@@ -197,41 +130,35 @@ def _effective(body: dict[str, Any]) -> datetime:
     if name is None:
         other = next((n for n in body if n.startswith("effective")), None)
         if other is not None:
-            _unprocessable(
+            unprocessable(
                 f"Observation.{other}",
                 "give effectiveDateTime: the moment measured",
                 "not-supported",
             )
-        _unprocessable("Observation.effectiveDateTime", "is required", "required")
+        unprocessable("Observation.effectiveDateTime", "is required", "required")
     path = f"Observation.{name}"
-    text = _string(body[name], path)
+    text = string(body[name], path)
     if not _DATE_TIME.match(text):
-        _unprocessable(path, "must be a date and time to the second with a timezone offset "
+        unprocessable(path, "must be a date and time to the second with a timezone offset "
                        "(e.g. 2026-11-21T14:05:00Z)", "value")  # fmt: skip
     try:
         return _TIMESTAMP.validate_python(text)
     except PydanticError:
-        _unprocessable(path, "is not a valid date and time", "value")
-
-
-def _number(value: Any, path: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        _malformed(path, "must be a number")
-    return value
+        unprocessable(path, "is not a valid date and time", "value")
 
 
 def _quantity(quantity: Any, field: str, path: str) -> float | int:
-    quantity = _object(quantity, path)
+    quantity = obj(quantity, path)
     if "comparator" in quantity:
-        _unprocessable(f"{path}.comparator", "a measurement cannot be a bound", "not-supported")
+        unprocessable(f"{path}.comparator", "a measurement cannot be a bound", "not-supported")
     if "value" not in quantity:
-        _unprocessable(f"{path}.value", "is required", "required")
-    value = _number(quantity["value"], f"{path}.value")
+        unprocessable(f"{path}.value", "is required", "required")
+    value = number(quantity["value"], f"{path}.value")
     system = quantity.get("system", UCUM)
     unit = quantity.get("code", quantity.get("unit"))
     allowed = INPUT_UNITS[field]
     if system != UCUM or unit not in allowed:
-        _unprocessable(
+        unprocessable(
             f"{path}.code", f"the unit must be UCUM {' or '.join(allowed)}", "code-invalid"
         )
     if unit == "[degF]":
@@ -239,56 +166,56 @@ def _quantity(quantity: Any, field: str, path: str) -> float | int:
     if field == "temperature_c":
         return float(value)
     if not float(value).is_integer():
-        _unprocessable(f"{path}.value", "must be a whole number", "value")
+        unprocessable(f"{path}.value", "must be a whole number", "value")
     return int(value)
 
 
 def _value(body: dict[str, Any], field: str) -> float | int:
     if "component" in body:
-        _unprocessable(
+        unprocessable(
             "Observation.component", "only the blood pressure panel has components", "structure"
         )
     if "valueQuantity" not in body:
         other = next((n for n in body if n.startswith("value") or n == "dataAbsentReason"), None)
         if other is not None:
-            _unprocessable(
+            unprocessable(
                 f"Observation.{other}", "a vital sign needs a valueQuantity", "not-supported"
             )
-        _unprocessable("Observation.valueQuantity", "is required", "required")
+        unprocessable("Observation.valueQuantity", "is required", "required")
     return _quantity(body["valueQuantity"], field, "Observation.valueQuantity")
 
 
 def _blood_pressure(body: dict[str, Any]) -> dict[str, float | int]:
     if any(n.startswith("value") for n in body):
-        _unprocessable(
+        unprocessable(
             "Observation.value[x]",
             "the blood pressure panel's values are its components",
             "structure",
         )
     if "component" not in body:
-        _unprocessable("Observation.component", "the blood pressure panel needs a systolic (8480-6) "
+        unprocessable("Observation.component", "the blood pressure panel needs a systolic (8480-6) "
                        "and a diastolic (8462-4) component", "required")  # fmt: skip
     found: dict[str, float | int] = {}
-    for i, component in enumerate(_array(body["component"], "Observation.component")):
+    for i, component in enumerate(array(body["component"], "Observation.component")):
         path = f"Observation.component[{i}]"
-        codes = set(_loinc_codes(_object(component, path).get("code"), f"{path}.code"))
+        codes = set(_loinc_codes(obj(component, path).get("code"), f"{path}.code"))
         field = (
             "systolic" if SYSTOLIC[1] in codes else "diastolic" if DIASTOLIC[1] in codes else None
         )
         if field is None:
-            _unprocessable(
+            unprocessable(
                 f"{path}.code",
                 "expected LOINC 8480-6 (systolic) or 8462-4 (diastolic)",
                 "code-invalid",
             )
         if field in found:
-            _unprocessable(f"{path}.code", f"{field} is given twice", "structure")
+            unprocessable(f"{path}.code", f"{field} is given twice", "structure")
         if "valueQuantity" not in component:
-            _unprocessable(f"{path}.valueQuantity", "is required", "required")
+            unprocessable(f"{path}.valueQuantity", "is required", "required")
         found[field] = _quantity(component["valueQuantity"], field, f"{path}.valueQuantity")
     for field, code in (("systolic", SYSTOLIC[1]), ("diastolic", DIASTOLIC[1])):
         if field not in found:
-            _unprocessable(
+            unprocessable(
                 "Observation.component", f"the {field} component ({code}) is missing", "required"
             )
     return found
@@ -297,31 +224,31 @@ def _blood_pressure(body: dict[str, Any]) -> dict[str, float | int]:
 def _device(device: Any) -> str | None:
     if device is None:
         return None
-    device = _object(device, "Observation.device")
+    device = obj(device, "Observation.device")
     identifier = device.get("identifier")
     if isinstance(identifier, dict) and isinstance(identifier.get("value"), str):
         return str(identifier["value"])
     for name in ("display", "reference"):
         if isinstance(device.get(name), str):
             return str(device[name])
-    _unprocessable("Observation.device", "name the device by identifier, display or reference")
+    unprocessable("Observation.device", "name the device by identifier, display or reference")
 
 
 def _identifiers(value: Any) -> tuple[tuple[str, str], ...]:
     if value is None:
         return ()
     found: list[tuple[str, str]] = []
-    for i, identifier in enumerate(_array(value, "Observation.identifier")):
+    for i, identifier in enumerate(array(value, "Observation.identifier")):
         path = f"Observation.identifier[{i}]"
-        identifier = _object(identifier, path)
+        identifier = obj(identifier, path)
         text = identifier.get("value")
         system = identifier.get("system", "")
         if not isinstance(text, str) or not text:
-            _unprocessable(f"{path}.value", "is required", "required")
+            unprocessable(f"{path}.value", "is required", "required")
         if not isinstance(system, str):
-            _malformed(f"{path}.system", "must be a string")
+            malformed(f"{path}.system", "must be a string")
         if len(text) > MAX_IDENTIFIER or len(system) > MAX_IDENTIFIER or "\x00" in text + system:
-            _unprocessable(
+            unprocessable(
                 path, f"system and value are at most {MAX_IDENTIFIER} characters", "too-long"
             )
         if (system, text) not in found:
@@ -341,9 +268,7 @@ def _out_of_range(exc: PydanticError, field: str) -> NoReturn:
     """PROTOCOL.md's plausible ranges (and diastolic below systolic), said of the FHIR element."""
     errors = []
     for error in exc.errors():
-        name = (
-            str(error["loc"][0]) if error["loc"] else ("systolic" if field == "systolic" else field)
-        )
+        name = str(error["loc"][0]) if error["loc"] else field
         msg = error["msg"].removeprefix("Value error, ")
         if "input" in error and not isinstance(error["input"], dict):
             msg = f"{name} {error['input']}: {msg} (PROTOCOL.md, plausible ranges)"
