@@ -18,6 +18,8 @@ class Settings(BaseSettings):
     # PostgreSQL connection pool size per server process.
     pool_size: int = 10
     log_level: str = "info"
+    # Requests a minute per API key and server process (bursts as large); 0 turns it off.
+    rate_limit_per_minute: int = 6000
 
 
 @lru_cache

@@ -75,7 +75,9 @@ def utcnow() -> datetime:
 def make_engine(url: str, *, busy_timeout_s: float = 10.0, pool_size: int = 10) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": busy_timeout_s}
+            url,
+            connect_args={"check_same_thread": False, "timeout": busy_timeout_s},
+            hide_parameters=True,  # errors and logs never quote the values (patient data)
         )
 
         @event.listens_for(engine, "connect")
@@ -95,7 +97,13 @@ def make_engine(url: str, *, busy_timeout_s: float = 10.0, pool_size: int = 10) 
             conn.connection.driver_connection.execute("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        hide_parameters=True,
+    )
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

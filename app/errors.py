@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 import orjson
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
@@ -23,6 +24,7 @@ class AppError(Exception):
     status = 400
     slug = "bad-request"
     title = "Bad request"
+    headers: dict[str, str] | None = None
 
     def __init__(self, detail: str, **extra: Any) -> None:
         super().__init__(detail)
@@ -73,6 +75,22 @@ class Unauthorized(AppError):
 
 class Forbidden(AppError):
     status, slug, title = 403, "forbidden", "Forbidden"
+
+
+class TooManyRequests(AppError):
+    status, slug, title = 429, "rate-limited", "Too many requests"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
+class ServiceUnavailable(AppError):
+    status, slug, title = 503, "unavailable", "Service unavailable"
+
+    def __init__(self, detail: str, retry_after: int = 5) -> None:
+        super().__init__(detail)
+        self.headers = {"Retry-After": str(retry_after)}
 
 
 class PayloadTooLarge(AppError):
@@ -178,7 +196,10 @@ def fhir_issues(
 
 
 def problem_for(request: Request, exc: AppError) -> Response:
-    return problem_response(request, exc.status, exc.slug, exc.title, exc.detail, **exc.extra)
+    response = problem_response(request, exc.status, exc.slug, exc.title, exc.detail, **exc.extra)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
 
 
 def _jsonable_loc(loc: Any) -> list[str | int]:
@@ -191,7 +212,25 @@ def validation_errors(errors: Any) -> list[dict[str, Any]]:
 
 async def _app_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AppError)
+    if exc.status in (401, 403):
+        from app.audit.service import record_denial  # the audit trail needs the models
+
+        record_denial(request, exc.status)
     return problem_for(request, exc)
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> Response:
+    # Unreachable, or locked past the busy timeout: the client may retry; the log gets the
+    # kind of failure only (the driver's message may quote the statement and its values).
+    log.error(
+        "database unavailable on %s %s: %s",
+        request.method,
+        getattr(request.scope.get("route"), "path", "?"),
+        type(getattr(exc, "orig", None) or exc).__name__,
+    )
+    return problem_for(
+        request, ServiceUnavailable("The database is unavailable; retry in a few seconds.")
+    )
 
 
 async def _request_validation(request: Request, exc: Exception) -> Response:
@@ -226,6 +265,8 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
+    for unavailable in (sqlalchemy.exc.OperationalError, sqlalchemy.exc.TimeoutError):
+        app.add_exception_handler(unavailable, _database_unavailable)
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
@@ -254,9 +295,15 @@ def problem_openapi(schema: dict[str, Any]) -> dict[str, Any]:
         "required": ["resourceType", "issue"],
         "properties": {"resourceType": {"const": "OperationOutcome"}, "issue": {"type": "array"}},
     }
+    retry_after = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}}
     for path, path_item in schema.get("paths", {}).items():
         is_fhir = path.startswith("/fhir/")
         for operation in path_item.values():
+            if "401" in operation.get("responses", {}):  # every route that takes a key
+                for status, slug in (("429", "rate-limited"), ("503", "unavailable")):
+                    operation["responses"].setdefault(
+                        status, {"description": slug, "headers": retry_after, "content": {}}
+                    )
             for status, response in operation.get("responses", {}).items():
                 if status.isdigit() and int(status) >= 400 and "content" in response:
                     response["content"] = (

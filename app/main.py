@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from app.alerts.router import router as alerts_router
 from app.alerts.wakeup import Wakeups
 from app.audit.router import router as audit_router
+from app.auth.ratelimit import RateLimiter
 from app.auth.router import router as auth_router
 from app.board.router import router as board_router
 from app.config import Settings, get_settings
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
     install_error_handlers(app)
     # Routes are matched in order: the bedside hot paths come first. They join the app's own
     # router rather than through include_router, which in this FastAPI resolves each included

@@ -299,7 +299,7 @@ def test_a_created_key_is_shown_once_works_at_once_and_dies_on_revoke(world: Wor
     )
     assert response.status_code == 201, response.text
     created = response.json()
-    assert set(created) == {"id", "role", "clinic_id", "label", "key", "created_at"}
+    assert set(created) == {"id", "role", "clinic_id", "label", "key", "created_at", "expires_at"}
     assert (created["role"], created["clinic_id"], created["label"]) == (
         "nurse", str(world.clinic_id), "tablet 3"
     )  # fmt: skip

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
+from starlette.requests import Request
 
 from app.audit.models import AuditEvent
 from app.context import request_id_var
@@ -17,6 +20,7 @@ if TYPE_CHECKING:
     from app.auth.deps import Principal
 
 
+log = logging.getLogger("vigil.audit")
 _INSERT = Prepared.insert(table_of(AuditEvent), skip=["seq"])
 
 
@@ -42,6 +46,35 @@ def record(
             outcome=outcome,
         ),
     )
+
+
+def record_denial(request: Request, status: int) -> None:
+    """A failed authentication (401) or a forbidden attempt (403), committed on its own.
+
+    The request's own work is rolled back first (its transaction may hold SQLite's write
+    lock). An audit failure is logged, never turned into another answer.
+    """
+    db: Session | None = getattr(request.state, "db", None)
+    own = db is None
+    if db is None:
+        db = request.app.state.sessionmaker()
+    route = getattr(request.scope.get("route"), "path", None) or request.url.path
+    try:
+        db.rollback()
+        record(
+            db,
+            getattr(request.state, "principal", None),
+            "auth.failed" if status == 401 else "access.denied",
+            "Route",
+            f"{request.method} {route}"[:64],
+            outcome="denied",
+        )
+        db.commit()
+    except SQLAlchemyError as exc:
+        log.error("could not audit a denied request: %s", type(exc).__name__)
+    finally:
+        if own:
+            db.close()
 
 
 def list_events(

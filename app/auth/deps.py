@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from app.auth.models import ApiKey
 from app.auth.roles import ADMIN_ONLY, BEDSIDE, CLINICIAN_ONLY, READ_CLINICAL, READ_SESSIONS, Role
-from app.db import SessionDep, lean, table_of
-from app.errors import Forbidden, Unauthorized
+from app.db import SessionDep, lean, table_of, utcnow
+from app.errors import Forbidden, TooManyRequests, Unauthorized
 from app.hotpath import Prepared
 
 
@@ -38,14 +40,24 @@ def hash_key(secret: str) -> str:
 
 _keys = table_of(ApiKey)
 _KEY_LOOKUP = Prepared(
-    select(_keys.c.id, _keys.c.role, _keys.c.clinic_id).where(
-        _keys.c.key_hash == bindparam("key_hash"), _keys.c.revoked_at.is_(None)
-    )
+    select(
+        _keys.c.id,
+        _keys.c.role,
+        _keys.c.clinic_id,
+        _keys.c.key_hash,
+        _keys.c.expires_at,
+        _keys.c.last_used_at,
+    ).where(_keys.c.key_hash == bindparam("key_hash"), _keys.c.revoked_at.is_(None))
 )
+_TOUCH = Prepared(
+    update(_keys).where(_keys.c.id == bindparam("key_id")).values(last_used_at=bindparam("at"))
+)
+# A key's last use is kept to the minute: one write a minute per key, not one per request.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 def authenticate(request: Request, db: Session) -> Principal:
-    """The caller's principal (looked up once per request), or 401."""
+    """The caller's principal (looked up once per request), or 401; 429 over the rate limit."""
     known: Principal | None = getattr(request.state, "principal", None)
     if known is not None:
         return known
@@ -53,10 +65,19 @@ def authenticate(request: Request, db: Session) -> Principal:
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise Unauthorized("a valid API key is required (Authorization: Bearer <key>)")
-    # The lookup is by hash through a unique index: no secret is ever compared byte by byte.
-    row = _KEY_LOOKUP.first(db, {"key_hash": hash_key(secret.strip())})
-    if row is None:
+    # Found by its hash through a unique index, then compared in constant time.
+    digest = hash_key(secret.strip())
+    row = _KEY_LOOKUP.first(db, {"key_hash": digest})
+    if row is None or not hmac.compare_digest(row.key_hash, digest):
         raise Unauthorized("the API key is unknown or revoked")
+    now = utcnow()
+    if row.expires_at is not None and row.expires_at <= now:
+        raise Unauthorized("the API key has expired")
+    retry_after = request.app.state.rate_limiter.take(row.id)
+    if retry_after is not None:
+        raise TooManyRequests("this API key is over its rate limit", retry_after)
+    if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
+        _TOUCH.execute(db, {"key_id": row.id, "at": now})
     principal = Principal(key_id=row.id, role=Role(row.role), clinic_id=row.clinic_id)
     request.state.principal = principal
     return principal

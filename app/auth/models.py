@@ -27,4 +27,7 @@ class ApiKey(Base):
     key_prefix: Mapped[str] = mapped_column(String(12))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
+    # Kept to the minute (see auth/deps.py).
     last_used_at: Mapped[datetime | None]
+    # After this instant the key no longer authenticates; None: it does not expire.
+    expires_at: Mapped[datetime | None]

@@ -52,7 +52,9 @@ async def create_api_key(
     data: ApiKeyCreate, db: SessionDep, principal: Admin, idem: IdempotencyDep
 ) -> Response:
     def produce() -> ApiKeyCreated:
-        key, secret = service.create_key(db, principal, data.role, data.clinic_id, data.label)
+        key, secret = service.create_key(
+            db, principal, data.role, data.clinic_id, data.label, data.expires_at
+        )
         return ApiKeyCreated(
             id=key.id,
             role=data.role,
@@ -60,6 +62,7 @@ async def create_api_key(
             label=key.label,
             key=secret,
             created_at=key.created_at,
+            expires_at=key.expires_at,
         )
 
     # The secret is shown once: a replay answers with the key's record and `key: null`.

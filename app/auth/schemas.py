@@ -25,6 +25,9 @@ class ApiKeyCreate(RequestModel):
     clinic_id: uuid.UUID | None = None
     role: Role
     label: Label = ""
+    expires_at: Timestamp | None = Field(
+        default=None, description="When the key stops working (must lie ahead); none: never"
+    )
 
 
 class ApiKeyRead(ResponseModel):
@@ -35,7 +38,8 @@ class ApiKeyRead(ResponseModel):
     key_prefix: str
     created_at: Timestamp
     revoked_at: Timestamp | None
-    last_used_at: Timestamp | None
+    expires_at: Timestamp | None
+    last_used_at: Timestamp | None = Field(description="When the key was last used, to the minute")
 
 
 class ApiKeyCreated(ResponseModel):
@@ -49,3 +53,4 @@ class ApiKeyCreated(ResponseModel):
         description="The secret, shown only here (null on an idempotent replay)"
     )
     created_at: Timestamp
+    expires_at: Timestamp | None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -39,9 +40,19 @@ def list_clinics(db: Session, principal: Principal) -> list[Clinic]:
 
 
 def create_key(
-    db: Session, principal: Principal | None, role: Role, clinic_id: uuid.UUID | None, label: str
+    db: Session,
+    principal: Principal | None,
+    role: Role,
+    clinic_id: uuid.UUID | None,
+    label: str,
+    expires_at: datetime | None = None,
 ) -> tuple[ApiKey, str]:
     """A new key and its secret, which is never stored and never shown again."""
+    if expires_at is not None and expires_at <= utcnow():
+        raise ValidationFailed(
+            "a key's expiry must lie in the future",
+            [{"loc": ["body", "expires_at"], "msg": "must lie in the future"}],
+        )
     if (
         principal is not None
         and principal.clinic_id is not None
@@ -64,6 +75,7 @@ def create_key(
         key_hash=hash_key(secret),
         key_prefix=secret[:12],
         created_at=utcnow(),
+        expires_at=expires_at,
     )
     db.add(key)
     db.flush()
