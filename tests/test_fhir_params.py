@@ -13,24 +13,25 @@ from app.fhir.intake import read_observation
 from app.fhir.params import Bound, Token, if_none_exist, last_updated_bounds, select_codes
 
 AT = datetime(2026, 11, 21, 14, 5, tzinfo=UTC)
-SECOND, MICRO = timedelta(seconds=1), timedelta(microseconds=1)
+SECOND, TENTH, MICRO = timedelta(seconds=1), timedelta(milliseconds=100), timedelta(microseconds=1)
 
 
 @pytest.mark.parametrize(
     ("value", "bounds"),
     [("eq2026-11-21T14:05:00Z", [Bound(AT, True), Bound(AT + SECOND, False)]),
      ("2026-11-21T14:05:00Z", [Bound(AT, True), Bound(AT + SECOND, False)]),
-     ("gt2026-11-21T14:05:00Z", [Bound(AT + SECOND, True)]),
+     ("eq2026-11-21T14:05:00.5Z", [Bound(AT + 5 * TENTH, True), Bound(AT + 6 * TENTH, False)]),
+     ("eq2026-11-21T14:05Z", [Bound(AT, True), Bound(AT + 60 * SECOND, False)]),
+     ("gt2026-11-21T14:05:00Z", [Bound(AT + MICRO, True)]),
      ("ge2026-11-21T14:05:00Z", [Bound(AT, True)]),
      ("lt2026-11-21T14:05:00Z", [Bound(AT, False)]),
-     ("le2026-11-21T14:05:00Z", [Bound(AT + SECOND, False)]),
-     ("gt2026-11-21T14:05:00.000000Z", [Bound(AT + MICRO, True)]),
-     ("gt2026-11-21T14:05:00.5Z", [Bound(AT + timedelta(milliseconds=600), True)]),
-     ("gt2026-11-21T15:05:00+01:00", [Bound(AT + SECOND, True)]),
-     ("gt2026-11-21T15:05:00 01:00", [Bound(AT + SECOND, True)]),  # "+" sent unencoded
-     ("ge2026-11-21T14:05Z", [Bound(AT, True)]), ("gt2026-11-21T14:05Z", [Bound(AT + 60 * SECOND, True)])],
+     ("le2026-11-21T14:05:00Z", [Bound(AT + MICRO, False)]),
+     ("gt2026-11-21T14:05:00.000001Z", [Bound(AT + 2 * MICRO, True)]),
+     ("gt2026-11-21T15:05:00+01:00", [Bound(AT + MICRO, True)]),
+     ("gt2026-11-21T15:05:00 01:00", [Bound(AT + MICRO, True)]),  # "+" sent unencoded
+     ("ge2026-11-21T14:05Z", [Bound(AT, True)])],
 )  # fmt: skip
-def test_last_updated_is_a_span_as_precise_as_the_instant_given(
+def test_last_updated_compares_with_the_instant_and_eq_with_its_span(
     value: str, bounds: list[Bound]
 ) -> None:
     assert last_updated_bounds([value]) == bounds

@@ -3,6 +3,7 @@ and next links that visit every match once."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -171,6 +172,23 @@ def test_last_updated_prefixes_compare_with_the_instants_given(world: World) -> 
     assert hits(f"gt{shifted}") == {2}
     assert hits("gt2000-01-01T00:00:00+01:00") == {0, 1, 2}
     assert hits("lt2000-01-01T00:00:00Z") == set()
+
+
+def test_a_poller_that_cuts_its_time_to_the_second_misses_nothing(world: World) -> None:
+    session = world.session(state="in_progress")
+    since = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    reading = world.reading(session, measured_at=ago(1), heart_rate=77)
+    bundle = search(world.ehr, encounter=session["id"], _lastUpdated=f"gt{since}")
+    assert f"{reading['id']}-hr" in {r["id"] for r in resources(bundle)}
+    # eq names the whole second (or minute) it is precise to
+    stamp = next(r for r in resources(bundle) if r["id"] == f"{reading['id']}-hr")["meta"][
+        "lastUpdated"
+    ]
+    for cut in (stamp, stamp[:19] + "Z", stamp[:16] + "Z"):
+        ids = {
+            r["id"] for r in resources(search(world.ehr, encounter=session["id"], _lastUpdated=cut))
+        }
+        assert f"{reading['id']}-hr" in ids, cut
 
 
 def test_marking_entered_in_error_moves_last_updated(world: World) -> None:

@@ -98,8 +98,10 @@ class Bound:
 
 
 def last_updated_bounds(values: Sequence[str]) -> list[Bound]:
-    """``_lastUpdated`` values as bounds. An instant stands for the span of its precision (FHIR
-    search): eq2026-11-21T14:05:00Z is any time in that second, gt that value after it."""
+    """``_lastUpdated`` values as bounds. gt, ge, lt and le compare with the instant given as a
+    point in time, so a poller that sends a time cut to the second never skips what changed later
+    in that second; eq (or no prefix) matches the span of its precision: eq…14:05:00Z is that
+    whole second."""
     bounds = []
     for raw in values:
         # A "+01:00" offset sent unencoded in a query string arrives as " 01:00".
@@ -118,22 +120,23 @@ def last_updated_bounds(values: Sequence[str]) -> list[Bound]:
         if fraction:
             text += f".{fraction[:6].ljust(6, '0')}"
         try:
-            start = datetime.fromisoformat(text + match["zone"].replace("Z", "+00:00"))
+            at = datetime.fromisoformat(text + match["zone"].replace("Z", "+00:00"))
         except ValueError:
             raise _invalid("_lastUpdated", "not a valid instant") from None
-        if match["second"] is None:
-            span = timedelta(minutes=1)
-        else:
-            span = timedelta(microseconds=10 ** (6 - min(len(fraction), 6)))
-        end = start + span
-        if prefix in ("eq", "ge"):
-            bounds.append(Bound(start, at_least=True))
-        if prefix == "eq" or prefix == "le":
-            bounds.append(Bound(end, at_least=False))
-        if prefix == "gt":
-            bounds.append(Bound(end, at_least=True))
-        if prefix == "lt":
-            bounds.append(Bound(start, at_least=False))
+        if prefix == "eq":
+            if match["second"] is None:
+                span = timedelta(minutes=1)
+            else:
+                span = timedelta(microseconds=10 ** (6 - min(len(fraction), 6)))
+            bounds += [Bound(at, at_least=True), Bound(at + span, at_least=False)]
+        elif prefix == "gt":
+            bounds.append(Bound(at + timedelta(microseconds=1), at_least=True))
+        elif prefix == "ge":
+            bounds.append(Bound(at, at_least=True))
+        elif prefix == "lt":
+            bounds.append(Bound(at, at_least=False))
+        else:  # le
+            bounds.append(Bound(at + timedelta(microseconds=1), at_least=False))
     return bounds
 
 
