@@ -39,6 +39,7 @@ def serve(
     """Migrate the database to head, then serve the API."""
     import uvicorn
 
+    from app.logs import logging_config
     from app.migrate import upgrade
 
     settings = get_settings()
@@ -50,7 +51,9 @@ def serve(
         port=port,
         workers=workers,
         log_level=settings.log_level,
-        access_log=False,  # request lines carry ids of patients and sessions: metrics and the audit trail cover them
+        log_config=logging_config(settings.log_level),
+        # uvicorn's request lines carry the ids in paths: ours (logs.py) name the route instead.
+        access_log=False,
     )
 
 

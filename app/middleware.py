@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.context import request_id_var
+from app.logs import log_request
 
 log = logging.getLogger("vigil.errors")
 _REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
@@ -82,8 +83,10 @@ class RequestContextMiddleware:
         finally:
             route = scope.get("route")
             path = getattr(route, "path", "unmatched")
-            LATENCY.labels(scope["method"], path).observe(time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            LATENCY.labels(scope["method"], path).observe(elapsed)
             REQUESTS.labels(scope["method"], path, str(status)).inc()
+            log_request(scope["method"], path, status, elapsed)
             request_id_var.reset(token)
 
 

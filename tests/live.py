@@ -45,11 +45,17 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.fixture
-def live_server(database_url: str, tmp_path: Path) -> Iterator[str]:
+def server_log_level() -> str:
+    """The live server's log level (a test module may override this fixture)."""
+    return "warning"
+
+
+@pytest.fixture
+def live_server(database_url: str, tmp_path: Path, server_log_level: str) -> Iterator[str]:
     """The base URL of ``vigil serve --workers 2`` on ``database_url``; stopped in all cases."""
     port = _free_port()
     log = (tmp_path / "server.log").open("wb")
-    env = {**os.environ, "VIGIL_DATABASE_URL": database_url, "VIGIL_LOG_LEVEL": "warning"}
+    env = {**os.environ, "VIGIL_DATABASE_URL": database_url, "VIGIL_LOG_LEVEL": server_log_level}
     process = subprocess.Popen(
         [str(VIGIL), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
         cwd=ROOT,
