@@ -105,9 +105,16 @@ def test_a_news2_alert_implicates_every_vital_of_its_reading(world: World) -> No
     issue = issues_by_rule(everything(world, session))["news2"]
     assert issue["severity"] == "high"
     assert [i["reference"] for i in issue["implicated"]] == [
-        f"Observation/{reading['id']}-{part}"
-        for part in ("hr", "bp", "spo2", "rr", "temp", "acvpu")
+        f"Observation/{reading['id']}-{part}" for part in ("hr", "bp", "spo2", "rr", "temp")
     ]
+
+
+def test_reduced_consciousness_implicates_the_vitals_of_its_reading(world: World) -> None:
+    session = world.session(state="recovery")
+    reading = world.reading(session, measured_at=ago(1), heart_rate=80, consciousness="voice")
+    issue = issues_by_rule(everything(world, session))["consciousness.reduced"]
+    assert issue["severity"] == "high"
+    assert issue["implicated"] == [{"reference": f"Observation/{reading['id']}-hr"}]
 
 
 def test_time_based_and_entered_in_error_alerts(world: World) -> None:

@@ -13,7 +13,7 @@ OBSERVATION_SEARCH = (
     ("encounter", "reference", "Encounter/<id>: the session's Observations"),
     ("patient", "reference", "Patient/<id>: the Observations of all the patient's sessions"),
     ("code", "token", "[system]|[code], comma-separated for any of several"),
-    ("category", "token", "vital-signs, exam (consciousness, symptoms) or survey (MOAA/S, CADSS)"),
+    ("category", "token", "vital-signs, exam (symptoms) or survey (MOAA/S, CADSS)"),
     ("_lastUpdated", "date", "gt, ge, lt, le or eq and an instant with a timezone offset"),
     ("_count", "number", "page size (1-500, default 50); Bundle.link next pages on"),
 )

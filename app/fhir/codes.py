@@ -17,7 +17,6 @@ ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 _VIGIL = "https://vigil.example/fhir/CodeSystem"
 OBSERVATION_KIND = f"{_VIGIL}/observation-kind"
 SEVERITY = f"{_VIGIL}/severity"
-ACVPU = f"{_VIGIL}/acvpu"
 ALERT_RULE = f"{_VIGIL}/alert-rule"
 ALERT_ACTION = f"{_VIGIL}/alert-action"
 READING_ID = "urn:vigil:reading"
@@ -45,8 +44,9 @@ def _loinc(code: str, display: str) -> Coding:
     return (LOINC, code, display)
 
 
-# A reading becomes up to six Observations, always in this order (search results and paging
-# rely on it). consciousness has no LOINC code that covers ACVPU's "confusion".
+# A reading becomes up to five Observations (PROTOCOL.md's table), always in this order (search
+# results and paging rely on it). Consciousness (ACVPU) and on_oxygen have none: no LOINC code
+# covers ACVPU's "new confusion", and the mapping the clients rely on lists vital signs only.
 PARTS: tuple[Part, ...] = (
     Part("hr", "heart_rate", (_loinc("8867-4", "Heart rate"),), "/min", "vital-signs", "heartrate"),
     Part("bp", "systolic", (_loinc("85354-9", "Blood pressure panel with all children optional"),),
@@ -58,8 +58,6 @@ PARTS: tuple[Part, ...] = (
          "resprate"),
     Part("temp", "temperature_c", (_loinc("8310-5", "Body temperature"),), "Cel", "vital-signs",
          "bodytemp"),
-    Part("acvpu", "consciousness",
-         ((OBSERVATION_KIND, "consciousness", "Level of consciousness (ACVPU)"),), None, "exam", None),
 )  # fmt: skip
 PART_BY_SUFFIX = {part.suffix: part for part in PARTS}
 SYSTOLIC = _loinc("8480-6", "Systolic blood pressure")
@@ -77,9 +75,6 @@ INPUT_UNITS: dict[str, tuple[str, ...]] = {
 # LOINC code on input -> reading field (blood pressure comes as the 85354-9 panel).
 INPUT_CODES = {"8867-4": "heart_rate", "85354-9": "systolic", "2708-6": "spo2",
                "59408-5": "spo2", "9279-1": "respiratory_rate", "8310-5": "temperature_c"}  # fmt: skip
-
-ACVPU_DISPLAY = {"alert": "Alert", "confusion": "New confusion", "voice": "Responds to voice",
-                 "pain": "Responds to pain", "unresponsive": "Unresponsive"}  # fmt: skip
 
 # Side effects and assessments: kind -> (display, SNOMED CT finding where exact, category).
 KINDS: dict[str, tuple[str, str | None, str]] = {
@@ -117,9 +112,9 @@ def kind_codings(kind: str) -> tuple[Coding, ...]:
 
 
 def rule_parts(rule: str) -> tuple[str, ...] | None:
-    """The reading parts an alert rule judges (None: every part, as NEWS2 does)."""
-    if rule == "news2":
+    """The reading parts an alert rule judges (None: every part, as NEWS2 does; consciousness
+    has no Observation, so its rule points at the reading's others)."""
+    if rule in ("news2", "consciousness.reduced"):
         return None
     prefix = rule.split(".", 1)[0]
-    return {"bp": ("bp",), "hr": ("hr",), "spo2": ("spo2",), "rr": ("rr",),
-            "consciousness": ("acvpu",)}.get(prefix, ())  # fmt: skip
+    return {"bp": ("bp",), "hr": ("hr",), "spo2": ("spo2",), "rr": ("rr",)}.get(prefix, ())  # fmt: skip

@@ -8,8 +8,6 @@ from typing import Any
 
 from app.fhir.codes import (
     ACT_CODE,
-    ACVPU,
-    ACVPU_DISPLAY,
     ALERT_ACTION,
     ALERT_ID,
     ALERT_RULE,
@@ -145,7 +143,7 @@ def reading_parts(reading: Any, only: Sequence[str] | None = None) -> list[Part]
 def reading_observation(
     reading: Any, part: Part, patient_id: Any, identifiers: Sequence[tuple[str, str]] = ()
 ) -> dict[str, Any]:
-    """One Observation of a reading: a vital sign (blood pressure as a panel) or ACVPU.
+    """One Observation of a reading: a vital sign (blood pressure as a panel).
 
     ``identifiers`` are those a client sent when it created the reading through FHIR.
     """
@@ -161,9 +159,6 @@ def reading_observation(
             {"code": _concept([SYSTOLIC]), "valueQuantity": _quantity(reading.systolic, "mm[Hg]")},
             {"code": _concept([DIASTOLIC]), "valueQuantity": _quantity(reading.diastolic, "mm[Hg]")},
         ]  # fmt: skip
-    elif part.suffix == "acvpu":
-        level = reading.consciousness
-        resource["valueCodeableConcept"] = _concept([(ACVPU, level, ACVPU_DISPLAY[level])])
     else:
         assert part.unit is not None
         resource["valueQuantity"] = _quantity(getattr(reading, part.field), part.unit)
