@@ -299,6 +299,19 @@ def test_if_none_exist_stores_once_and_returns_the_existing_resource(world: Worl
     assert len(world.readings(session)) == 3
 
 
+def test_if_none_exist_finds_a_resource_whose_body_did_not_carry_the_identifier(
+    world: World,
+) -> None:
+    session = world.session(state="in_progress")
+    condition = {"If-None-Exist": f"identifier={GATEWAY}|msg-3"}
+    first = created(post(world.ehr, vital(session, "8867-4", 84), **condition))
+    assert {"system": GATEWAY, "value": "msg-3"} in first["identifier"]
+    assert (
+        fhir_body(post(world.ehr, vital(session, "8867-4", 84), **condition))["id"] == first["id"]
+    )
+    assert len(world.readings(session)) == 2
+
+
 def test_if_none_exist_looks_only_in_the_callers_clinic(world: World) -> None:
     ours = world.session(state="in_progress")
     theirs = world.session(world.other_nurse, state="in_progress")

@@ -54,13 +54,26 @@ def create_observation(
         ObservationIdentifier(
             reading_id=recorded.id, system=system, value=value, clinic_id=infusion.clinic_id
         )
-        for system, value in posted.identifiers
+        for system, value in _kept_identifiers(posted.identifiers, wanted)
     )
     db.flush()
     audit.record(db, principal, "fhir.observation.create", "Reading", recorded.id)
     reading = db.get(Reading, recorded.id)
     assert reading is not None
     return 201, reading_resource(db, reading, mapping.reading_parts(reading)[0].suffix)
+
+
+def _kept_identifiers(
+    given: tuple[tuple[str, str], ...], wanted: Token | None
+) -> list[tuple[str, str]]:
+    """The body's identifiers, and the If-None-Exist one when the body lacks it: a retry of the
+    same conditional create must find what the first one stored."""
+    kept = list(given)
+    if wanted is None or wanted.code is None:
+        return kept
+    if not any(v == wanted.code and wanted.system in (None, s) for s, v in kept):
+        kept.append((wanted.system or "", wanted.code))
+    return kept
 
 
 def _matching(db: Session, clinic_id: uuid.UUID, token: Token) -> list[Reading]:
