@@ -61,3 +61,9 @@ def client(settings: Settings) -> Iterator[TestClient]:
 @pytest.fixture
 def world(client: TestClient, database_url: str) -> World:
     return World.create(client, database_url)
+
+
+@pytest.fixture
+def server_log_level() -> str:
+    """The log level of a live server (tests/live.py); a test module may override it."""
+    return "warning"

@@ -45,12 +45,6 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.fixture
-def server_log_level() -> str:
-    """The live server's log level (a test module may override this fixture)."""
-    return "warning"
-
-
-@pytest.fixture
 def live_server(database_url: str, tmp_path: Path, server_log_level: str) -> Iterator[str]:
     """The base URL of ``vigil serve --workers 2`` on ``database_url``; stopped in all cases."""
     port = _free_port()
