@@ -1,6 +1,11 @@
 """Load the running server on loopback and compare it with a no-op FastAPI app.
 
     python -m benchmarks.load [--seconds 5] [--clients 32] [--rounds 3] [--workers 1]
+                              [--preload N]
+
+``--preload N`` first stores N readings in 1,000-reading sessions of the same clinic (straight
+into the database, as a busy clinic's history would be), to show that costs do not grow with
+the amount of data: compare a run with ``--preload 10000`` to one with ``--preload 1000000``.
 
 Starts `vigil serve` on a fresh SQLite database (or VIGIL_DATABASE_URL) and the no-op app of
 benchmarks/noop_app.py under the same uvicorn, then measures each target in turn, alternating,
@@ -22,13 +27,17 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 
 HOST = "127.0.0.1"
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def _iso(at: datetime) -> str:
+    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def free_port() -> int:
@@ -128,6 +137,49 @@ def cli(env: dict[str, str], *args: str) -> str:
     return out.stdout.decode().strip()
 
 
+def preload(env: dict[str, str], base: str, auth: dict[str, str], total: int) -> None:
+    """Store ``total`` readings in sessions of 1,000 readings each, one minute apart."""
+    from sqlalchemy import select
+
+    from app.auth.deps import hash_key
+    from app.auth.models import ApiKey
+    from app.db import make_engine, table_of
+    from app.readings.models import Reading
+
+    engine = make_engine(env["VIGIL_DATABASE_URL"])
+    with engine.begin() as conn:
+        key = conn.execute(
+            select(ApiKey.id, ApiKey.clinic_id).where(
+                ApiKey.key_hash == hash_key(auth["Authorization"].split()[1])
+            )
+        ).one()
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    per_session = 1000
+    for first in range(0, total, per_session):
+        patient = httpx.post(
+            f"{base}/v1/patients", headers=auth, json={"mrn": uuid.uuid4().hex, "display_name": "P"}
+        ).json()
+        session = httpx.post(
+            f"{base}/v1/sessions", headers=auth, json={"patient_id": patient["id"], "route": "iv"}
+        ).json()
+        rows = [
+            {
+                "id": uuid.uuid4(), "infusion_id": uuid.UUID(session["id"]),
+                "clinic_id": key.clinic_id, "measured_at": start + timedelta(minutes=i),
+                "recorded_at": start + timedelta(minutes=i), "heart_rate": 70 + i % 20,
+                "systolic": 120 + i % 15, "diastolic": 80, "spo2": 97, "respiratory_rate": 14,
+                "temperature_c": 36.8, "consciousness": "alert", "on_oxygen": False,
+                "source": "device", "device_id": None, "status": "final",
+                "entered_in_error_at": None, "entered_in_error_reason": None,
+                "recorded_by": key.id, "request_hash": "preload",
+            }
+            for i in range(min(per_session, total - first))
+        ]  # fmt: skip
+        with engine.begin() as conn:
+            conn.execute(table_of(Reading).insert(), rows)
+    engine.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -136,12 +188,14 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--preload", type=int, default=0, help="readings stored before measuring")
     args = parser.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="vigil-bench-")
     env = {**os.environ}
     env.setdefault("VIGIL_DATABASE_URL", f"sqlite:///{tmp}/bench.db")
     env["VIGIL_LOG_LEVEL"] = "warning"
+    env["VIGIL_RATE_LIMIT_PER_MINUTE"] = "0"  # one key at thousands a second is the point here
     cli(env, "migrate")
     clinic = cli(env, "clinics", "create", "Benchmark clinic")
     token = cli(env, "keys", "create", "--role", "nurse", "--clinic", clinic)
@@ -165,16 +219,30 @@ def main() -> None:
             headers=auth,
             json={"mrn": uuid.uuid4().hex, "display_name": "Bench"},
         ).json()
+        if args.preload:
+            started = time.perf_counter()
+            preload(env, base, auth, args.preload)
+            print(f"preloaded {args.preload} readings in {time.perf_counter() - started:.0f} s")
         session = httpx.post(
             f"{base}/v1/sessions", headers=auth, json={"patient_id": patient["id"], "route": "iv"}
         ).json()
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        # A session in progress: a baseline, then the start, so every rule judges the readings.
+        now = datetime.now(UTC)
+        baseline = {"measured_at": _iso(now - timedelta(minutes=2)), "heart_rate": 70,
+                    "systolic": 120, "diastolic": 78, "spo2": 98, "respiratory_rate": 14}  # fmt: skip
+        httpx.post(f"{base}/v1/sessions/{session['id']}/readings", headers=auth, json=baseline)
+        httpx.post(
+            f"{base}/v1/sessions/{session['id']}/start",
+            headers=auth,
+            json={"at": _iso(now - timedelta(minutes=1))},
+        ).raise_for_status()
         reading = json.dumps(
-            {"measured_at": now, "heart_rate": 72, "systolic": 118, "diastolic": 76, "spo2": 98}
-        ).encode()
+            {"measured_at": _iso(now), "heart_rate": 72, "systolic": 118, "diastolic": 76,
+             "spo2": 98}
+        ).encode()  # fmt: skip
         httpx.post(
             f"{base}/v1/sessions/{session['id']}/readings", headers=auth, json=json.loads(reading)
-        )
+        ).raise_for_status()
         # A dashboard's poll: the ETag of the alerts it already has, answered 304.
         etag = httpx.get(f"{base}/v1/alerts?status=active", headers=auth).headers["etag"]
         targets: dict[str, tuple[int, RequestFactory]] = {
@@ -203,7 +271,8 @@ def main() -> None:
             server.wait(10)
 
     print(
-        f"{args.clients} clients, {args.rounds} rounds x {args.seconds:g} s per target, {args.workers} worker(s)"
+        f"{args.clients} clients, {args.rounds} rounds x {args.seconds:g} s per target, "
+        f"{args.workers} worker(s), {args.preload} preloaded readings"
     )
     print(f"{'target':34} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'vs no-op':>9}")
     summary = {
