@@ -126,6 +126,17 @@ def test_severity_rises_with_the_evidence_and_never_falls(world: World) -> None:
     assert parse_time(later["last_seen_at"]) > parse_time(later["first_seen_at"])
 
 
+def test_a_late_entry_measured_earlier_moves_first_seen_back_not_last_seen(world: World) -> None:
+    session = started(world)
+    first, earlier = ago(5), ago(10)
+    opened = raised(world.reading(session, measured_at=first, **HIGH_BP))
+    late = raised(world.reading(session, measured_at=earlier, **HIGH_BP))  # a tablet syncing late
+    assert late["id"] == opened["id"] and late["count"] == 2
+    assert parse_time(late["first_seen_at"]) == parse_time(earlier)
+    assert parse_time(late["last_seen_at"]) == parse_time(first)
+    assert late["reading_id"] == opened["reading_id"]  # the latest evidence stays the reference
+
+
 def test_entering_the_only_remaining_evidence_in_error_resolves_the_alert(world: World) -> None:
     session = started(world)
     first = world.reading(session, measured_at=ago(6), **HIGH_BP)

@@ -66,6 +66,8 @@ def violate(
     """A further violation: count it, raise the severity if it rose (never lower it)."""
     changed = {**alert, "count": alert["count"] + 1}
     assert finding.severity is not None
+    if seen_at < alert["first_seen_at"]:  # a late entry measured earlier: the alert began then
+        changed["first_seen_at"] = seen_at
     if SEVERITY_RANK[finding.severity] > SEVERITY_RANK[alert["severity"]]:
         changed.update(severity=finding.severity, threshold=finding.threshold)
     if seen_at >= alert["last_seen_at"]:  # a late entry does not replace newer evidence
