@@ -59,8 +59,10 @@ def test_if_none_exist_is_one_identifier_token(header: str, token: Token) -> Non
 
 
 @pytest.mark.parametrize(
-    "header", ["", "identifier", "identifier=urn:x|", "_id=1", "identifier=1&identifier=2"]
-)
+    "header",
+    ["", "identifier", "identifier=urn:x|", "_id=1", "identifier=1&identifier=2",
+     f"identifier=urn:x|{'9' * 256}"],
+)  # fmt: skip
 def test_if_none_exist_refuses_anything_else(header: str) -> None:
     with pytest.raises(BadRequest):
         if_none_exist(header)

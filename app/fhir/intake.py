@@ -17,6 +17,7 @@ from pydantic import ValidationError as PydanticError
 
 from app.errors import ValidationFailed
 from app.fhir.codes import CATEGORY, DIASTOLIC, INPUT_CODES, INPUT_UNITS, LOINC, SYSTOLIC, UCUM
+from app.fhir.params import MAX_IDENTIFIER
 from app.fhir.shape import array, malformed, number, obj, string, unprocessable
 from app.readings.schemas import ReadingCreate
 from app.schemas import Timestamp
@@ -25,7 +26,6 @@ from app.schemas import Timestamp
 STATUSES = ("final", "amended", "corrected")
 _DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 _TIMESTAMP: TypeAdapter[datetime] = TypeAdapter(Timestamp)
-MAX_IDENTIFIER = 255
 
 
 @dataclass(frozen=True)

@@ -140,6 +140,9 @@ def last_updated_bounds(values: Sequence[str]) -> list[Bound]:
     return bounds
 
 
+MAX_IDENTIFIER = 255  # characters of an identifier's system, and of its value
+
+
 def if_none_exist(header: str) -> Token:
     """``If-None-Exist: identifier=<system>|<value>`` (conditional create) as a token."""
     params = parse_qsl(header.strip(), keep_blank_values=True)
@@ -151,9 +154,10 @@ def if_none_exist(header: str) -> Token:
         )  # fmt: skip
     value = params[0][1]
     system, bar, code = value.partition("|")
-    if not value or (bar and not code):
+    if not value or (bar and not code) or max(len(system), len(code)) > MAX_IDENTIFIER:
         raise BadRequest(
-            "If-None-Exist needs one identifier value",
+            f"If-None-Exist needs one identifier value (system and value of at most "
+            f"{MAX_IDENTIFIER} characters)",
             [{"loc": ["header", "if-none-exist"], "msg": "expected identifier=<system>|<value>",
               "code": "invalid"}],
         )  # fmt: skip
