@@ -145,6 +145,8 @@ def test_fhir_errors_are_operation_outcomes(world: World) -> None:
     assert other["issue"][0]["code"] == "not-found"
     outcome(world.ehr.get("/fhir/R4/Observation"), 422)
     outcome(world.ehr.get("/fhir/R4/Nothing"), 404)
+    for path in ("Patient/abc", "Encounter/abc", "Encounter/abc/$everything", "Observation/abc"):
+        outcome(world.ehr.get(f"/fhir/R4/{path}"), 404)  # a FHIR id that names nothing here
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,3 @@
-import uuid
 from typing import Annotated, Any
 
 import orjson
@@ -71,8 +70,10 @@ _RESOURCE: dict[int | str, dict[str, Any]] = {
     200: {"content": {FHIR_JSON: {"schema": {"type": "object"}}}, "description": "FHIR resource"}
 }
 _READ = {**_RESOURCE, **error_responses(Unauthorized, Forbidden, NotFound, NotAcceptable)}
+# A FHIR id is any string of up to 64 characters: one that names nothing here is a 404, not a 422.
+FhirId = Annotated[str, Path(max_length=64, description="The resource's id")]
 ObservationId = Annotated[
-    str, Path(pattern=r"^[A-Za-z0-9\-.]{1,64}$", description="<reading id>-<part> or an id")
+    str, Path(max_length=64, description="<reading id>-<part>, or a side effect's id")
 ]
 
 
@@ -100,9 +101,7 @@ async def metadata(request: Request) -> Response:
     response_class=Response,
     responses=_READ,
 )
-async def read_patient(
-    patient_id: uuid.UUID, db: SessionDep, principal: ClinicalReader
-) -> Response:
+async def read_patient(patient_id: FhirId, db: SessionDep, principal: ClinicalReader) -> Response:
     return fhir(service.read_patient(db, principal, patient_id))
 
 
@@ -112,9 +111,7 @@ async def read_patient(
     response_class=Response,
     responses=_READ,
 )
-async def read_encounter(
-    session_id: uuid.UUID, db: SessionDep, principal: ClinicalReader
-) -> Response:
+async def read_encounter(session_id: FhirId, db: SessionDep, principal: ClinicalReader) -> Response:
     return fhir(service.read_encounter(db, principal, session_id))
 
 
@@ -125,7 +122,7 @@ async def read_encounter(
     responses=_READ,
 )
 async def encounter_everything(
-    request: Request, session_id: uuid.UUID, db: SessionDep, principal: ClinicalReader
+    request: Request, session_id: FhirId, db: SessionDep, principal: ClinicalReader
 ) -> Response:
     refresh_due(db, principal, utcnow())  # time-based alerts are judged whenever alerts are read
     return fhir(

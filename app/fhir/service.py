@@ -32,14 +32,22 @@ _OBSERVATION_ID = re.compile(
 )
 
 
-def read_patient(db: Session, principal: Principal, patient_id: uuid.UUID) -> dict[str, Any]:
-    patient = load_patient(db, principal, patient_id)
+def fhir_uuid(resource_id: str, kind: str) -> uuid.UUID:
+    """Vigil's ids are UUIDs: any other FHIR id names nothing here."""
+    try:
+        return uuid.UUID(resource_id)
+    except ValueError:
+        raise NotFound(f"no such {kind}") from None
+
+
+def read_patient(db: Session, principal: Principal, patient_id: str) -> dict[str, Any]:
+    patient = load_patient(db, principal, fhir_uuid(patient_id, "Patient"))
     audit.record(db, principal, "fhir.patient.read", "Patient", patient.id)
     return mapping.patient(patient)
 
 
-def read_encounter(db: Session, principal: Principal, infusion_id: uuid.UUID) -> dict[str, Any]:
-    infusion = load_infusion(db, principal, infusion_id)
+def read_encounter(db: Session, principal: Principal, infusion_id: str) -> dict[str, Any]:
+    infusion = load_infusion(db, principal, fhir_uuid(infusion_id, "Encounter"))
     audit.record(db, principal, "fhir.encounter.read", "Session", infusion.id)
     return mapping.encounter(infusion)
 
@@ -77,11 +85,11 @@ def read_observation(db: Session, principal: Principal, resource_id: str) -> dic
 
 
 def everything(
-    db: Session, principal: Principal, infusion_id: uuid.UUID, *, base: str, self_url: str
+    db: Session, principal: Principal, infusion_id: str, *, base: str, self_url: str
 ) -> dict[str, Any]:
     """Encounter/$everything: the Patient, the Encounter, every Observation (entered-in-error
     ones too, so marked) and the session's alerts as DetectedIssue."""
-    infusion = load_infusion(db, principal, infusion_id)
+    infusion = load_infusion(db, principal, fhir_uuid(infusion_id, "Encounter"))
     patient = db.get(Patient, infusion.patient_id)
     assert patient is not None
     readings = list(db.scalars(select(Reading).where(Reading.infusion_id == infusion.id)))
