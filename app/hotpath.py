@@ -96,6 +96,14 @@ class Prepared:
         self, db: Session, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]
     ) -> tuple[_Compiled, Any]:
         dialect, dbapi_connection = _transaction_connection(db)
+        return self._run_on(dialect, dbapi_connection, params)
+
+    def _run_on(
+        self,
+        dialect: Dialect,
+        dbapi_connection: Any,
+        params: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+    ) -> tuple[_Compiled, Any]:
         compiled = self._for(dialect)
         cursor = dbapi_connection.cursor()
         dbapi_error = dialect.loaded_dbapi.Error
@@ -122,7 +130,13 @@ class Prepared:
 
     def first(self, db: Session, params: Mapping[str, Any]) -> Any | None:
         """The first row as a named tuple (attribute access like a Core Row), or None."""
-        compiled, cursor = self._run(db, params)
+        return self._first(*self._run(db, params))
+
+    def first_on(self, dialect: Dialect, dbapi_connection: Any, params: Mapping[str, Any]) -> Any:
+        """As ``first``, on a DBAPI connection of its own (outside any request's session)."""
+        return self._first(*self._run_on(dialect, dbapi_connection, params))
+
+    def _first(self, compiled: _Compiled, cursor: Any) -> Any | None:
         raw = cursor.fetchone()
         cursor.close()
         if raw is None:

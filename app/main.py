@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from app.alerts.conditional import ConditionalPolls
 from app.alerts.router import router as alerts_router
 from app.alerts.wakeup import Wakeups
 from app.audit.router import router as audit_router
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ops_router,
     ):
         app.router.routes.extend(router.routes)
+    app.add_middleware(ConditionalPolls)  # inside the request context: ids, metrics, logs
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     _document_problems(app)
     return app

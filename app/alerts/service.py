@@ -23,7 +23,7 @@ from app.infusions.service import load_infusion
 from app.schemas import decode_cursor, encode_cursor
 
 _infusions = table_of(Infusion)
-_NEXT_CHECK = Prepared(
+NEXT_CHECK = Prepared(
     select(func.min(_infusions.c.next_check_at).label("at")).where(
         _infusions.c.clinic_id == bindparam("clinic_id")
     )
@@ -42,7 +42,7 @@ def refresh_due(db: Session, principal: Principal, now: datetime) -> None:
     Any server process may do it: the session row is locked and judged again under the lock.
     """
     clinic_id = principal.require_clinic()
-    nearest = _NEXT_CHECK.first(db, {"clinic_id": clinic_id})
+    nearest = NEXT_CHECK.first(db, {"clinic_id": clinic_id})
     if nearest is None or nearest.at is None or nearest.at > now:
         return
     for row in _DUE.all(db, {"clinic_id": clinic_id, "now": now}):
@@ -54,8 +54,12 @@ def refresh_due(db: Session, principal: Principal, now: datetime) -> None:
 def poll_tag(db: Session, principal: Principal, query: str) -> tuple[str, int]:
     """The ETag of a poll: it changes exactly when an alert of the clinic changes."""
     seq = store.current_seq(db, principal.require_clinic())
-    digest = hashlib.sha256(f"{principal.role}|{query}".encode()).hexdigest()[:16]
-    return f'W/"alerts-{seq}-{digest}"', seq
+    return alerts_etag(principal.role, query, seq), seq
+
+
+def alerts_etag(role: str, query: str, seq: int) -> str:
+    digest = hashlib.sha256(f"{role}|{query}".encode()).hexdigest()[:16]
+    return f'W/"alerts-{seq}-{digest}"'
 
 
 def list_alerts(

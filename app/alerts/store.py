@@ -43,9 +43,7 @@ _BUMP = Prepared(
     .where(_counters.c.clinic_id == bindparam("clinic_id"))
     .values(alert_seq=_counters.c.alert_seq + 1)
 )
-_SEQ = Prepared(
-    select(_counters.c.alert_seq).where(_counters.c.clinic_id == bindparam("clinic_id"))
-)
+SEQ = Prepared(select(_counters.c.alert_seq).where(_counters.c.clinic_id == bindparam("clinic_id")))
 _INSERT_EVENT = Prepared.insert(table_of(AlertEvent))
 _INSERT_EVIDENCE = Prepared.insert(_evidence, skip=["id"])
 
@@ -71,7 +69,7 @@ def get(db: Session, alert_id: uuid.UUID) -> dict[str, Any] | None:
 
 
 def current_seq(db: Session, clinic_id: uuid.UUID) -> int:
-    row = _SEQ.first(db, {"clinic_id": clinic_id})
+    row = SEQ.first(db, {"clinic_id": clinic_id})
     return int(row.alert_seq) if row is not None else 0
 
 

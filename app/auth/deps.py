@@ -7,8 +7,8 @@ import hmac
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Annotated
+from datetime import datetime, timedelta
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import bindparam, select, update
@@ -39,7 +39,7 @@ def hash_key(secret: str) -> str:
 
 
 _keys = table_of(ApiKey)
-_KEY_LOOKUP = Prepared(
+KEY_LOOKUP = Prepared(
     select(
         _keys.c.id,
         _keys.c.role,
@@ -56,27 +56,45 @@ _TOUCH = Prepared(
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
+def bearer_digest(authorization: str) -> str | None:
+    """The hash of the key in an ``Authorization: Bearer`` header, or None without one."""
+    scheme, _, secret = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        return None
+    return hash_key(secret.strip())
+
+
+def refusal(row: Any | None, digest: str, now: datetime) -> str | None:
+    """Why the key found for ``digest`` (a row of ``KEY_LOOKUP``) does not authenticate."""
+    if row is None or not hmac.compare_digest(row.key_hash, digest):
+        return "the API key is unknown or revoked"
+    if row.expires_at is not None and row.expires_at <= now:
+        return "the API key has expired"
+    return None
+
+
+def used_this_minute(row: Any, now: datetime) -> bool:
+    return row.last_used_at is not None and now - row.last_used_at < LAST_USED_RESOLUTION
+
+
 def authenticate(request: Request, db: Session) -> Principal:
     """The caller's principal (looked up once per request), or 401; 429 over the rate limit."""
     known: Principal | None = getattr(request.state, "principal", None)
     if known is not None:
         return known
-    header = request.headers.get("authorization", "")
-    scheme, _, secret = header.partition(" ")
-    if scheme.lower() != "bearer" or not secret.strip():
+    digest = bearer_digest(request.headers.get("authorization", ""))
+    if digest is None:
         raise Unauthorized("a valid API key is required (Authorization: Bearer <key>)")
     # Found by its hash through a unique index, then compared in constant time.
-    digest = hash_key(secret.strip())
-    row = _KEY_LOOKUP.first(db, {"key_hash": digest})
-    if row is None or not hmac.compare_digest(row.key_hash, digest):
-        raise Unauthorized("the API key is unknown or revoked")
+    row = KEY_LOOKUP.first(db, {"key_hash": digest})
     now = utcnow()
-    if row.expires_at is not None and row.expires_at <= now:
-        raise Unauthorized("the API key has expired")
+    refused = refusal(row, digest, now)
+    if row is None or refused is not None:
+        raise Unauthorized(refused or "the API key is unknown or revoked")
     retry_after = request.app.state.rate_limiter.take(row.id)
     if retry_after is not None:
         raise TooManyRequests("this API key is over its rate limit", retry_after)
-    if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
+    if not used_this_minute(row, now):
         _TOUCH.execute(db, {"key_id": row.id, "at": now})
     principal = Principal(key_id=row.id, role=Role(row.role), clinic_id=row.clinic_id)
     request.state.principal = principal

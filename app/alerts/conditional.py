@@ -1,0 +1,113 @@
+"""Unchanged dashboard polls answered before the framework runs.
+
+Dashboards poll ``GET /v1/alerts`` every few seconds with ``If-None-Match``, and almost every
+answer is a 304. This middleware gives that answer from three indexed look-ups on a connection
+of its own (the key, the clinic's next time-rule check, its alert change number), without a
+transaction, the router or the dependency machinery.
+
+It answers only the unremarkable case: a known, unexpired key of a role that may poll, within
+its rate limit and already recorded as used this minute, a clinic with no time rule due, and an
+``If-None-Match`` that holds the current ETag. Anything else, and any database error, goes the
+normal way, which answers it fully (401/403/429 with their audit entries, time rules judged,
+the key's use recorded, a 200 with the page).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.alerts.service import NEXT_CHECK, alerts_etag
+from app.alerts.store import SEQ
+from app.auth.deps import KEY_LOOKUP, bearer_digest, refusal, used_this_minute
+from app.auth.ratelimit import RateLimiter
+from app.auth.roles import READ_SESSIONS, Role
+from app.db import utcnow
+
+log = logging.getLogger("vigil.alerts")
+PATH = "/v1/alerts"
+_POLLERS = frozenset(role.value for role in READ_SESSIONS)
+
+
+class ConditionalPolls:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._connection: Any = None
+        self._route: Any = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == PATH and scope["method"] == "GET":
+            etag = self._unchanged(scope)
+            if etag is not None:
+                if self._route is None:
+                    self._route = _route_of(scope["app"])
+                scope["route"] = self._route  # for the request metrics and log line
+                await send(
+                    {"type": "http.response.start", "status": 304,
+                     "headers": [(b"etag", etag.encode())]}
+                )  # fmt: skip
+                await send({"type": "http.response.body", "body": b""})
+                return
+        await self.app(scope, receive, send)
+
+    def _unchanged(self, scope: Scope) -> str | None:
+        """The current ETag if the request holds it and may be answered here, else None."""
+        headers = dict(scope["headers"])
+        tags = headers.get(b"if-none-match")
+        digest = bearer_digest(headers.get(b"authorization", b"").decode("latin-1"))
+        if tags is None or digest is None:
+            return None
+        state = scope["app"].state
+        try:
+            dialect, connection = self._connect(state.engine)
+            now = utcnow()
+            key = KEY_LOOKUP.first_on(dialect, connection, {"key_hash": digest})
+            if (
+                refusal(key, digest, now) is not None
+                or key.role not in _POLLERS
+                or key.clinic_id is None
+                or not used_this_minute(key, now)
+            ):
+                return None
+            due = NEXT_CHECK.first_on(dialect, connection, {"clinic_id": key.clinic_id})
+            if due is not None and due.at is not None and due.at <= now:
+                return None  # time rules to judge first
+            counter = SEQ.first_on(dialect, connection, {"clinic_id": key.clinic_id})
+        except Exception as exc:  # the normal way will answer, or report the failure
+            log.warning("conditional poll fell back: %s", type(exc).__name__)
+            self._close()
+            return None
+        query = scope.get("query_string", b"").decode("latin-1")
+        etag = alerts_etag(Role(key.role), query, counter.alert_seq if counter else 0)
+        if etag not in {t.strip() for t in tags.decode("latin-1").split(",")}:
+            return None
+        limiter: RateLimiter = state.rate_limiter
+        if limiter.take(key.id) is not None:
+            return None  # the normal way answers 429
+        return etag
+
+    def _connect(self, engine: Any) -> tuple[Any, Any]:
+        """This process's connection for polls: reads only, each statement its own snapshot."""
+        if self._connection is None:
+            fairy = engine.raw_connection()
+            if engine.dialect.name == "postgresql":
+                fairy.driver_connection.autocommit = True  # never idle in a transaction
+            # SQLite: the engine's connections already run without an implicit BEGIN.
+            self._connection = fairy
+        return engine.dialect, self._connection.driver_connection
+
+    def _close(self) -> None:
+        if self._connection is not None:
+            with contextlib.suppress(Exception):
+                self._connection.invalidate()
+            self._connection = None
+
+
+def _route_of(app: Any) -> Any:
+    for route in app.router.routes:
+        if getattr(route, "path", None) == PATH and "GET" in getattr(route, "methods", ()):
+            return route
+    return None
