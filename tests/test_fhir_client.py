@@ -9,7 +9,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
-import pytest
 from fhirclient import client
 from fhirclient.models.bundle import Bundle
 from fhirclient.models.encounter import Encounter
@@ -18,12 +17,6 @@ from fhirclient.models.observation import Observation
 from tests.factories import World, ago, create_entry
 from tests.fhir_support import vital
 from tests.live import live_server, live_world  # noqa: F401  (fixtures)
-
-
-@pytest.fixture
-def server_log_level() -> str:
-    """The live server's log level, for a ``live_server`` that asks for one."""
-    return "warning"
 
 
 def connect(base_url: str, key: str) -> client.FHIRClient:

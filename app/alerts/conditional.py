@@ -1,9 +1,9 @@
 """Unchanged dashboard polls answered before the framework runs.
 
 Dashboards poll ``GET /v1/alerts`` every few seconds with ``If-None-Match``, and almost every
-answer is a 304. This middleware gives that answer from three indexed look-ups on a connection
-of its own (the key, the clinic's next time-rule check, its alert change number), without a
-transaction, the router or the dependency machinery.
+answer is a 304. This middleware gives that answer from one statement of three indexed look-ups
+(the key, the clinic's next time-rule check, its alert change number) on a connection of its
+own, without a transaction, the router or the dependency machinery.
 
 It answers only the unremarkable case: a known, unexpired key of a role that may poll, within
 its rate limit and already recorded as used this minute, a clinic with no time rule due, and an
@@ -18,18 +18,43 @@ import contextlib
 import logging
 from typing import Any
 
+from sqlalchemy import bindparam, func, select
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.alerts.service import NEXT_CHECK, alerts_etag
-from app.alerts.store import SEQ
-from app.auth.deps import KEY_LOOKUP, bearer_digest, refusal, used_this_minute
+from app.alerts.models import ChangeCounter
+from app.alerts.service import alerts_etag
+from app.auth.deps import bearer_digest, refusal, used_this_minute
+from app.auth.models import ApiKey
 from app.auth.ratelimit import RateLimiter
 from app.auth.roles import READ_SESSIONS, Role
-from app.db import utcnow
+from app.db import table_of, utcnow
+from app.hotpath import Prepared
+from app.infusions.models import Infusion
 
 log = logging.getLogger("vigil.alerts")
 PATH = "/v1/alerts"
 _POLLERS = frozenset(role.value for role in READ_SESSIONS)
+
+_keys, _infusions, _counters = table_of(ApiKey), table_of(Infusion), table_of(ChangeCounter)
+# The key, its clinic's next time-rule check and its alert change number, in one round trip.
+_POLL_STATE = Prepared(
+    select(
+        _keys.c.id,
+        _keys.c.role,
+        _keys.c.clinic_id,
+        _keys.c.key_hash,
+        _keys.c.expires_at,
+        _keys.c.last_used_at,
+        select(func.min(_infusions.c.next_check_at))
+        .where(_infusions.c.clinic_id == _keys.c.clinic_id)
+        .scalar_subquery()
+        .label("next_check_at"),
+        select(_counters.c.alert_seq)
+        .where(_counters.c.clinic_id == _keys.c.clinic_id)
+        .scalar_subquery()
+        .label("alert_seq"),
+    ).where(_keys.c.key_hash == bindparam("key_hash"), _keys.c.revoked_at.is_(None))
+)
 
 
 class ConditionalPolls:
@@ -63,25 +88,22 @@ class ConditionalPolls:
         state = scope["app"].state
         try:
             dialect, connection = self._connect(state.engine)
-            now = utcnow()
-            key = KEY_LOOKUP.first_on(dialect, connection, {"key_hash": digest})
-            if (
-                refusal(key, digest, now) is not None
-                or key.role not in _POLLERS
-                or key.clinic_id is None
-                or not used_this_minute(key, now)
-            ):
-                return None
-            due = NEXT_CHECK.first_on(dialect, connection, {"clinic_id": key.clinic_id})
-            if due is not None and due.at is not None and due.at <= now:
-                return None  # time rules to judge first
-            counter = SEQ.first_on(dialect, connection, {"clinic_id": key.clinic_id})
+            key = _POLL_STATE.first_on(dialect, connection, {"key_hash": digest})
         except Exception as exc:  # the normal way will answer, or report the failure
             log.warning("conditional poll fell back: %s", type(exc).__name__)
             self._close()
             return None
+        now = utcnow()
+        if (
+            refusal(key, digest, now) is not None
+            or key.role not in _POLLERS
+            or key.clinic_id is None
+            or not used_this_minute(key, now)
+            or (key.next_check_at is not None and key.next_check_at <= now)  # rules to judge
+        ):
+            return None
         query = scope.get("query_string", b"").decode("latin-1")
-        etag = alerts_etag(Role(key.role), query, counter.alert_seq if counter else 0)
+        etag = alerts_etag(Role(key.role), query, key.alert_seq or 0)
         if etag not in {t.strip() for t in tags.decode("latin-1").split(",")}:
             return None
         limiter: RateLimiter = state.rate_limiter
