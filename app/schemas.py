@@ -22,7 +22,10 @@ from app.errors import ValidationFailed
 
 
 def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 lies before year 1 in UTC
+        raise ValueError("timestamp out of range") from None
 
 
 def format_utc(value: datetime) -> str:

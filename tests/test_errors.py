@@ -220,3 +220,20 @@ def test_metrics_never_show_ids_from_paths(world: World) -> None:
     text = world.client.get("/metrics").text
     assert patient["id"] not in text
     assert 'route="/v1/patients/{patient_id}"' in text
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_a_timestamp_beyond_the_calendar_in_utc_is_a_422_not_a_500(
+    world: World, moment: str
+) -> None:
+    session = world.session(state="in_progress")
+    for path, body in (
+        (f"/v1/sessions/{session['id']}/readings", {"measured_at": moment, "heart_rate": 70}),
+        (f"/v1/sessions/{session['id']}/observations",
+         {"measured_at": moment, "kind": "sedation", "moaas": 4}),
+        (f"/v1/sessions/{session['id']}/end", {"at": moment}),
+    ):  # fmt: skip
+        response = world.nurse.post(path, json=body)
+        body_ = expect_problem(response, 422, "validation")
+        assert "out of range" in body_["detail"], body_
+    assert world.transition(session, "end")["status"] == "recovery"  # nothing changed before
