@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from app.alerts.conditional import ConditionalPolls
+from app.alerts.conditional import ConditionalPolls, close_poll_connection
 from app.alerts.router import router as alerts_router
 from app.alerts.wakeup import Wakeups
 from app.audit.router import router as audit_router
@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sessionmaker = make_sessionmaker(engine)
         app.state.wakeups = Wakeups(engine)
         yield
+        close_poll_connection(app.state)
         await app.state.wakeups.close()
         engine.dispose()
 

@@ -60,7 +60,6 @@ _POLL_STATE = Prepared(
 class ConditionalPolls:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self._connection: Any = None
         self._route: Any = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -87,11 +86,11 @@ class ConditionalPolls:
             return None
         state = scope["app"].state
         try:
-            dialect, connection = self._connect(state.engine)
+            dialect, connection = _connect(state)
             key = _POLL_STATE.first_on(dialect, connection, {"key_hash": digest})
         except Exception as exc:  # the normal way will answer, or report the failure
             log.warning("conditional poll fell back: %s", type(exc).__name__)
-            self._close()
+            close_poll_connection(state)
             return None
         now = utcnow()
         if (
@@ -111,21 +110,29 @@ class ConditionalPolls:
             return None  # the normal way answers 429
         return etag
 
-    def _connect(self, engine: Any) -> tuple[Any, Any]:
-        """This process's connection for polls: reads only, each statement its own snapshot."""
-        if self._connection is None:
-            fairy = engine.raw_connection()
-            if engine.dialect.name == "postgresql":
-                fairy.driver_connection.autocommit = True  # never idle in a transaction
-            # SQLite: the engine's connections already run without an implicit BEGIN.
-            self._connection = fairy
-        return engine.dialect, self._connection.driver_connection
 
-    def _close(self) -> None:
-        if self._connection is not None:
-            with contextlib.suppress(Exception):
-                self._connection.invalidate()
-            self._connection = None
+def _connect(state: Any) -> tuple[Any, Any]:
+    """The process's connection for polls: reads only, each statement its own snapshot.
+
+    Kept on the app's state, where the lifespan closes it (``close_poll_connection``).
+    """
+    fairy = getattr(state, "poll_connection", None)
+    if fairy is None:
+        fairy = state.engine.raw_connection()
+        if state.engine.dialect.name == "postgresql":
+            fairy.driver_connection.autocommit = True  # never idle in a transaction
+        # SQLite: the engine's connections already run without an implicit BEGIN.
+        state.poll_connection = fairy
+    return state.engine.dialect, fairy.driver_connection
+
+
+def close_poll_connection(state: Any) -> None:
+    """Close (never return to the pool: it is in autocommit) the connection for polls."""
+    fairy = getattr(state, "poll_connection", None)
+    if fairy is not None:
+        state.poll_connection = None
+        with contextlib.suppress(Exception):
+            fairy.invalidate()
 
 
 def _route_of(app: Any) -> Any:
