@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -269,6 +270,7 @@ def main() -> None:
         for server in servers:
             server.terminate()
             server.wait(10)
+        shutil.rmtree(tmp, ignore_errors=True)  # a million readings take most of a gigabyte
 
     print(
         f"{args.clients} clients, {args.rounds} rounds x {args.seconds:g} s per target, "
