@@ -18,12 +18,12 @@ import contextlib
 import logging
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import func, select
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.alerts.models import ChangeCounter
 from app.alerts.service import alerts_etag
-from app.auth.deps import bearer_digest, refusal, used_this_minute
+from app.auth.deps import KEY_BY_HASH, KEY_COLUMNS, bearer_digest, refusal, used_this_minute
 from app.auth.models import ApiKey
 from app.auth.ratelimit import RateLimiter
 from app.auth.roles import READ_SESSIONS, Role
@@ -35,25 +35,21 @@ log = logging.getLogger("vigil.alerts")
 PATH = "/v1/alerts"
 _POLLERS = frozenset(role.value for role in READ_SESSIONS)
 
-_keys, _infusions, _counters = table_of(ApiKey), table_of(Infusion), table_of(ChangeCounter)
+_infusions, _counters = table_of(Infusion), table_of(ChangeCounter)
+_clinic = table_of(ApiKey).c.clinic_id
 # The key, its clinic's next time-rule check and its alert change number, in one round trip.
 _POLL_STATE = Prepared(
     select(
-        _keys.c.id,
-        _keys.c.role,
-        _keys.c.clinic_id,
-        _keys.c.key_hash,
-        _keys.c.expires_at,
-        _keys.c.last_used_at,
+        *KEY_COLUMNS,
         select(func.min(_infusions.c.next_check_at))
-        .where(_infusions.c.clinic_id == _keys.c.clinic_id)
+        .where(_infusions.c.clinic_id == _clinic)
         .scalar_subquery()
         .label("next_check_at"),
         select(_counters.c.alert_seq)
-        .where(_counters.c.clinic_id == _keys.c.clinic_id)
+        .where(_counters.c.clinic_id == _clinic)
         .scalar_subquery()
         .label("alert_seq"),
-    ).where(_keys.c.key_hash == bindparam("key_hash"), _keys.c.revoked_at.is_(None))
+    ).where(*KEY_BY_HASH)
 )
 
 

@@ -39,16 +39,17 @@ def hash_key(secret: str) -> str:
 
 
 _keys = table_of(ApiKey)
-KEY_LOOKUP = Prepared(
-    select(
-        _keys.c.id,
-        _keys.c.role,
-        _keys.c.clinic_id,
-        _keys.c.key_hash,
-        _keys.c.expires_at,
-        _keys.c.last_used_at,
-    ).where(_keys.c.key_hash == bindparam("key_hash"), _keys.c.revoked_at.is_(None))
+# What authentication reads of a key, and how it finds a live one by the hash of its secret.
+KEY_COLUMNS = (
+    _keys.c.id,
+    _keys.c.role,
+    _keys.c.clinic_id,
+    _keys.c.key_hash,
+    _keys.c.expires_at,
+    _keys.c.last_used_at,
 )
+KEY_BY_HASH = (_keys.c.key_hash == bindparam("key_hash"), _keys.c.revoked_at.is_(None))
+KEY_LOOKUP = Prepared(select(*KEY_COLUMNS).where(*KEY_BY_HASH))
 _TOUCH = Prepared(
     update(_keys).where(_keys.c.id == bindparam("key_id")).values(last_used_at=bindparam("at"))
 )

@@ -85,18 +85,10 @@ class Idempotency:
             return result
         body = result.model_dump_json().encode()
         if self.key is not None:
-            try:
-                kept = result.model_copy(update=dict.fromkeys(forget)) if forget else result
-                self._remember(status_code, kept.model_dump_json().encode())
-            except IntegrityError:
-                # The same key committed by a concurrent request: drop our work, answer as it did.
-                self.db.rollback()
-                record = self._stored()
-                if record is None:
-                    raise Conflict(
-                        "a request with this Idempotency-Key is still being processed"
-                    ) from None
-                return self._replay(record)
+            kept = result.model_copy(update=dict.fromkeys(forget)) if forget else result
+            earlier = self._keep(status_code, kept.model_dump_json().encode())
+            if earlier is not None:
+                return self._replay(earlier)
         return json_response(status_code, body)
 
     def run_rendered(
@@ -111,20 +103,28 @@ class Idempotency:
             status_code, body = produce()
             if self.key is None:
                 return render(status_code, body)
-            try:
-                self._remember(status_code, body)
+            record = self._keep(status_code, body)
+            if record is None:
                 return render(status_code, body)
-            except IntegrityError:
-                self.db.rollback()
-                record = self._stored()
-                if record is None:
-                    raise Conflict(
-                        "a request with this Idempotency-Key is still being processed"
-                    ) from None
         self._check(record)
         response = render(record.status_code, record.response_body)
         response.headers["Idempotent-Replayed"] = "true"
         return response
+
+    def _keep(self, status_code: int, body: bytes) -> IdempotencyRecord | None:
+        """Remember this answer; None, or the record of a concurrent request that committed the
+        same key first (our work is then dropped, and the caller answers as it did)."""
+        try:
+            self._remember(status_code, body)
+            return None
+        except IntegrityError:
+            self.db.rollback()
+            record = self._stored()
+            if record is None:
+                raise Conflict(
+                    "a request with this Idempotency-Key is still being processed"
+                ) from None
+            return record
 
     def _remember(self, status_code: int, body: bytes) -> None:
         assert self.key is not None
