@@ -45,7 +45,7 @@ def serve(
     settings = get_settings()
     upgrade(settings.database_url)
     uvicorn.run(
-        "app.main:create_app",
+        "app.main:create_served_app",
         factory=True,
         host=host,
         port=port,
