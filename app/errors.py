@@ -77,20 +77,23 @@ class Forbidden(AppError):
     status, slug, title = 403, "forbidden", "Forbidden"
 
 
-class TooManyRequests(AppError):
-    status, slug, title = 429, "rate-limited", "Too many requests"
+class RetryLater(AppError):
+    """An error the client may retry after ``retry_after`` seconds (the Retry-After header)."""
 
     def __init__(self, detail: str, retry_after: int) -> None:
         super().__init__(detail)
         self.headers = {"Retry-After": str(retry_after)}
 
 
-class ServiceUnavailable(AppError):
+class TooManyRequests(RetryLater):
+    status, slug, title = 429, "rate-limited", "Too many requests"
+
+
+class ServiceUnavailable(RetryLater):
     status, slug, title = 503, "unavailable", "Service unavailable"
 
     def __init__(self, detail: str, retry_after: int = 5) -> None:
-        super().__init__(detail)
-        self.headers = {"Retry-After": str(retry_after)}
+        super().__init__(detail, retry_after)
 
 
 class PayloadTooLarge(AppError):
