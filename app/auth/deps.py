@@ -90,8 +90,9 @@ def authenticate(request: Request, db: Session) -> Principal:
     row = KEY_LOOKUP.first(db, {"key_hash": digest})
     now = utcnow()
     refused = refusal(row, digest, now)
-    if row is None or refused is not None:
-        raise Unauthorized(refused or "the API key is unknown or revoked")
+    if refused is not None:
+        raise Unauthorized(refused)
+    assert row is not None  # refusal() refuses a missing key
     retry_after = request.app.state.rate_limiter.take(row.id)
     if retry_after is not None:
         raise TooManyRequests("this API key is over its rate limit", retry_after)
