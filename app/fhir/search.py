@@ -146,6 +146,25 @@ def search_observations(
 Item = tuple[Key, Callable[[], dict[str, Any]]]  # a resource's place, and how to make it
 
 
+def _entries_from(
+    db: Session,
+    model: type[Reading] | type[Observation],
+    where: list[ColumnElement[bool]],
+    after: Key | None,
+    limit: int,
+) -> Sequence[Any]:
+    """The first ``limit`` entries of ``model`` (with their patient) in bedside order from
+    ``after`` on."""
+    query = (
+        select(model, Infusion.patient_id)
+        .join(Infusion, Infusion.id == model.infusion_id)
+        .where(*where)
+    )
+    if after is not None:
+        query = query.where(tuple_(model.measured_at, model.id) >= tuple_(*after[:2]))
+    return db.execute(query.order_by(model.measured_at, model.id).limit(limit)).all()
+
+
 def _reading_items(
     db: Session,
     where: list[ColumnElement[bool]] | None,
@@ -156,14 +175,7 @@ def _reading_items(
     """The selected parts of the first ``limit`` readings from ``after`` on."""
     if where is None:
         return []
-    query = (
-        select(Reading, Infusion.patient_id)
-        .join(Infusion, Infusion.id == Reading.infusion_id)
-        .where(*where)
-    )
-    if after is not None:
-        query = query.where(tuple_(Reading.measured_at, Reading.id) >= tuple_(*after[:2]))
-    rows = db.execute(query.order_by(Reading.measured_at, Reading.id).limit(limit)).all()
+    rows = _entries_from(db, Reading, where, after, limit)
     identifiers = client_identifiers(db, [r.id for r, _ in rows])
     items: list[Item] = []
     for reading, owner in rows:
@@ -185,14 +197,7 @@ def _observation_items(
     """The first ``limit`` side-effect observations from ``after`` on."""
     if not selection.kinds:
         return []
-    query = (
-        select(Observation, Infusion.patient_id)
-        .join(Infusion, Infusion.id == Observation.infusion_id)
-        .where(*where)
-    )
-    if after is not None:
-        query = query.where(tuple_(Observation.measured_at, Observation.id) >= tuple_(*after[:2]))
-    rows = db.execute(query.order_by(Observation.measured_at, Observation.id).limit(limit)).all()
+    rows = _entries_from(db, Observation, where, after, limit)
     items: list[Item] = [
         (observation_key(obs), partial(mapping.side_effect_observation, obs, owner))
         for obs, owner in rows
