@@ -19,7 +19,7 @@ class Settings(BaseSettings):
     pool_size: int = 10
     log_level: str = "info"
     # Requests a minute per API key and server process (bursts as large); 0 turns it off.
-    rate_limit_per_minute: int = 6000
+    rate_limit_per_minute: int = 30000
 
 
 @lru_cache

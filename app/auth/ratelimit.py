@@ -1,7 +1,8 @@
 """A per-key rate limit: a token bucket per API key, kept by each server process.
 
-Generous by default (``VIGIL_RATE_LIMIT_PER_MINUTE``, 6,000 a minute with bursts as large),
-so that a busy clinic never meets it while a runaway client or a stolen key does. With several
+Generous by default (``VIGIL_RATE_LIMIT_PER_MINUTE``, 30,000 a minute with bursts as large),
+so that a busy clinic, an EHR back-fill or an integration's test run never meets it while a
+client stuck in a loop or a stolen key scraping at full speed does. With several
 server processes each keeps its own buckets, so a key may reach the limit once per process.
 """
 
