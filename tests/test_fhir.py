@@ -27,7 +27,7 @@ def test_metadata_needs_no_key_and_lists_what_is_supported(world: World) -> None
     assert observation["conditionalCreate"] is True
     assert {p["name"]: p["type"] for p in observation["searchParam"]} == {
         "encounter": "reference", "patient": "reference", "code": "token",
-        "category": "token", "_lastUpdated": "date", "_count": "number",
+        "category": "token", "identifier": "token", "_lastUpdated": "date", "_count": "number",
     }  # fmt: skip
     [operation] = by_type["Encounter"]["operation"]
     assert operation["name"] == "everything"

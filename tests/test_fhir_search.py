@@ -16,11 +16,16 @@ from tests.fhir_support import (
     codes,
     fhir_body,
     outcome,
+    post,
     resources,
     search,
+    vital,
 )
 
 SNOMED = "http://snomed.info/sct"
+GATEWAY = "urn:example:device-gateway"
+READING_ID = "urn:vigil:reading"
+OBSERVATION_ID = "urn:vigil:observation"
 SEVERITY_SYSTEM = "https://vigil.example/fhir/CodeSystem/severity"
 
 
@@ -257,3 +262,75 @@ def test_search_by_patient_spans_their_sessions(world: World) -> None:
     outcome(world.other_nurse.get("/fhir/R4/Observation", params={"patient": patient["id"]}), 404)
     response = world.ehr.get("/fhir/R4/Observation", params={"encounter": "Encounter/nope"})
     outcome(response, 422)
+
+
+@pytest.fixture
+def gateway_posts(world: World) -> dict[str, Any]:
+    """Two sessions of the clinic with Observations a gateway posted under its own identifiers
+    (one without a system), a nurse's reading and a side effect beside them."""
+    first, second = world.session(state="in_progress"), world.session(state="in_progress")
+    pulse = vital(first, "8867-4", 88, identifier=[{"system": GATEWAY, "value": "msg-1"}])
+    breaths = vital(second, "9279-1", 16, identifier=[{"system": GATEWAY, "value": "msg-2"}])
+    bare = vital(second, "8867-4", 90, identifier=[{"value": "msg-3"}])
+    made = [fhir_body(post(world.ehr, r), 201)["id"] for r in (pulse, breaths, bare)]
+    nurse = world.reading(first, heart_rate=70)
+    nausea = observe(world, first, kind="nausea", severity=1)
+    return {"sessions": (first, second), "made": made, "nurse": nurse, "nausea": nausea}
+
+
+def found_ids(world: World, **params: Any) -> set[str]:
+    return {r["id"] for r in resources(search(world.ehr, **params))}
+
+
+@pytest.mark.parametrize(
+    ("identifier", "expected"),
+    [(f"{GATEWAY}|msg-1", [0]), ("msg-2", [1]), (f"{GATEWAY}|msg-1,{GATEWAY}|msg-2", [0, 1]),
+     (f"{GATEWAY}|", [0, 1]), ("|msg-3", [2]), ("msg-3", [2]), (f"{GATEWAY}|msg-3", []),
+     ("urn:example:other|msg-1", []), ("msg-9", [])],
+)  # fmt: skip
+def test_search_by_identifier_alone_looks_through_the_clinic(
+    world: World, gateway_posts: dict[str, Any], identifier: str, expected: list[int]
+) -> None:
+    made = gateway_posts["made"]
+    assert found_ids(world, identifier=identifier) == {made[i] for i in expected}
+
+
+def test_search_by_identifier_finds_vigils_own_identifiers_too(
+    world: World, gateway_posts: dict[str, Any]
+) -> None:
+    nurse, nausea = gateway_posts["nurse"], gateway_posts["nausea"]
+    assert found_ids(world, identifier=f"{READING_ID}|{nurse['id']}") == {f"{nurse['id']}-hr"}
+    assert found_ids(world, identifier=nurse["id"]) == {f"{nurse['id']}-hr"}
+    assert found_ids(world, identifier=f"{OBSERVATION_ID}|{nausea['id']}") == {nausea["id"]}
+    assert found_ids(world, identifier=nausea["id"]) == {nausea["id"]}
+    assert found_ids(world, identifier=f"{READING_ID}|{nausea['id']}") == set()
+    assert found_ids(world, identifier=f"{READING_ID}|not-a-uuid") == set()
+
+
+def test_identifier_narrows_other_parameters_and_repeats_must_all_match(
+    world: World, gateway_posts: dict[str, Any]
+) -> None:
+    (first, second), made = gateway_posts["sessions"], gateway_posts["made"]
+    assert found_ids(world, encounter=first["id"], identifier="msg-1") == {made[0]}
+    assert found_ids(world, encounter=second["id"], identifier="msg-1") == set()
+    assert found_ids(world, identifier="msg-2", code="8867-4") == set()
+    assert found_ids(world, identifier=["msg-1,msg-2", "msg-2,msg-3"]) == {made[1]}
+    bundle = search(world.ehr, identifier=f"{GATEWAY}|", _count=1)
+    assert bundle["total"] == 2 and len(resources(bundle)) == 1
+
+
+def test_identifier_search_stays_in_the_callers_clinic_and_is_audited(
+    world: World, gateway_posts: dict[str, Any]
+) -> None:
+    (first, second), made = gateway_posts["sessions"], gateway_posts["made"]
+    theirs = world.other_nurse.get("/fhir/R4/Observation", params={"identifier": "msg-1"})
+    assert fhir_body(theirs)["total"] == 0
+    assert found_ids(world, identifier=f"{GATEWAY}|msg-1") == {made[0]}
+    entries = world.admin.get("/v1/audit", params={"resource_id": first["id"]}).json()["items"]
+    assert any(
+        e["action"] == "fhir.observation.search" and e["resource_type"] == "Encounter"
+        for e in entries
+    ), entries
+    outcome(world.ehr.get("/fhir/R4/Observation", params={"identifier": "a\x00b"}), 422)
+    outcome(world.ehr.get("/fhir/R4/Observation", params={"identifier": "|"}), 422)
+    outcome(world.ehr.get("/fhir/R4/Observation", params={"code": "8867-4"}), 422)

@@ -14,6 +14,7 @@ OBSERVATION_SEARCH = (
     ("patient", "reference", "Patient/<id>: the Observations of all the patient's sessions"),
     ("code", "token", "[system]|[code], comma-separated for any of several"),
     ("category", "token", "vital-signs, exam (symptoms) or survey (MOAA/S, CADSS)"),
+    ("identifier", "token", "[system]|value: given at create, or Vigil's own; alone: the clinic"),
     ("_lastUpdated", "date", "gt, ge, lt, le or eq and an instant with a timezone offset"),
     ("_count", "number", "page size (1-500, default 50); Bundle.link next pages on"),
 )

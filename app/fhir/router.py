@@ -134,7 +134,7 @@ async def encounter_everything(
 
 @router.get(
     "/Observation",
-    summary="Search Observations of an encounter or patient (searchset Bundle, paged by next)",
+    summary="Search Observations by encounter, patient or identifier (searchset Bundle, paged by next)",
     response_class=Response,
     responses={**_READ, **error_responses(ValidationFailed)},
 )
@@ -148,6 +148,13 @@ async def search_observations(
         list[str], Query(description="[system]|[code]; commas: any of; repeated: all of")
     ] = [],  # noqa: B006  (FastAPI copies defaults)
     category: Annotated[list[str], Query(description="vital-signs, exam or survey")] = [],  # noqa: B006
+    identifier: Annotated[
+        list[str],
+        Query(
+            description="[system]|value: the Observations carrying that identifier (one given "
+            "at create, or Vigil's own); searches the whole clinic when given alone",
+        ),
+    ] = [],  # noqa: B006
     last_updated: Annotated[
         list[str], Query(alias="_lastUpdated", description="gt|ge|lt|le|eq and an instant")
     ] = [],  # noqa: B006
@@ -163,6 +170,7 @@ async def search_observations(
             codes=code,
             categories=category,
             last_updated=last_updated,
+            identifiers=identifier,
             count=count,
             cursor=cursor,
             self_url=str(request.url),

@@ -7,18 +7,26 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import ColumnElement, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, false, func, or_, select, true, tuple_
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
 from app.auth.deps import Principal
 from app.errors import NotFound, ValidationFailed
 from app.fhir import mapping
-from app.fhir.codes import PART_BY_SUFFIX, PARTS
+from app.fhir.codes import OBSERVATION_ID, PART_BY_SUFFIX, PARTS, READING_ID
 from app.fhir.models import ObservationIdentifier
-from app.fhir.params import Bound, Selection, last_updated_bounds, reference_id, select_codes
+from app.fhir.params import (
+    Bound,
+    Selection,
+    Token,
+    last_updated_bounds,
+    parse_tokens,
+    reference_id,
+    select_codes,
+)
 from app.infusions.models import Infusion
 from app.observations.models import Observation
 from app.patients.models import Patient
@@ -71,16 +79,27 @@ def _decode(cursor: str) -> Key:
 
 
 def _scope(
-    db: Session, principal: Principal, encounter: str | None, patient: str | None
-) -> tuple[uuid.UUID, list[Callable[[Any], ColumnElement[bool]]]]:
-    """The Encounter or Patient searched (of the caller's clinic), as conditions on a model."""
+    db: Session,
+    principal: Principal,
+    encounter: str | None,
+    patient: str | None,
+    identified: bool,
+) -> tuple[uuid.UUID | None, list[Callable[[Any], ColumnElement[bool]]]]:
+    """The Encounter or Patient searched (of the caller's clinic), as conditions on a model.
+
+    A search by identifier may leave both out: it then looks through the caller's clinic."""
     clinic_id = principal.require_clinic()
     encounter_id = reference_id(encounter, "Encounter", "encounter")
     patient_id = reference_id(patient, "Patient", "patient")
-    if encounter_id is None and patient_id is None:
+    if encounter_id is None and patient_id is None and not identified:
         raise ValidationFailed(
-            "search Observations by encounter or by patient",
-            [{"loc": ["query", "encounter"], "msg": "encounter or patient is required"}],
+            "search Observations by encounter, by patient or by identifier",
+            [
+                {
+                    "loc": ["query", "encounter"],
+                    "msg": "encounter, patient or identifier is required",
+                }
+            ],
         )
     conditions: list[Callable[[Any], ColumnElement[bool]]] = [lambda m: m.clinic_id == clinic_id]
     if encounter_id is not None:
@@ -94,7 +113,46 @@ def _scope(
             raise NotFound("no such Patient")
         sessions = select(Infusion.id).where(Infusion.patient_id == patient_id)
         conditions.append(lambda m: m.infusion_id.in_(sessions))
-    return encounter_id or patient_id, conditions  # type: ignore[return-value]
+    return encounter_id or patient_id, conditions
+
+
+def parse_identifiers(value: str) -> list[Token]:
+    if "\x00" in value:
+        raise ValidationFailed(
+            "identifier: NUL is not allowed", [{"loc": ["query", "identifier"], "msg": "NUL"}]
+        )
+    return parse_tokens(value, "identifier")
+
+
+def _same_id(column: Any, value: str | None) -> ColumnElement[bool]:
+    if value is None:
+        return true()
+    try:
+        return cast(ColumnElement[bool], column == uuid.UUID(value))
+    except ValueError:
+        return false()
+
+
+def _reading_identified(token: Token, clinic_id: uuid.UUID) -> ColumnElement[bool]:
+    """A reading carries ``token``: its own identifier, or one a client gave it."""
+    own = _same_id(Reading.id, token.code) if token.system in (None, READING_ID) else false()
+    if token.system == READING_ID:
+        return own
+    given = select(ObservationIdentifier.reading_id).where(
+        ObservationIdentifier.clinic_id == clinic_id
+    )
+    if token.system is not None:
+        given = given.where(ObservationIdentifier.system == token.system)
+    if token.code is not None:
+        given = given.where(ObservationIdentifier.value == token.code)
+    return or_(own, Reading.id.in_(given))
+
+
+def _observation_identified(token: Token) -> ColumnElement[bool]:
+    """A side-effect observation carries ``token``: only its own identifier can match."""
+    if token.system in (None, OBSERVATION_ID):
+        return _same_id(Observation.id, token.code)
+    return false()
 
 
 def search_observations(
@@ -106,21 +164,28 @@ def search_observations(
     codes: Sequence[str],
     categories: Sequence[str],
     last_updated: Sequence[str],
+    identifiers: Sequence[str] = (),
     count: int,
     cursor: str | None,
     self_url: str,
     base: str,
 ) -> dict[str, Any]:
     """A searchset Bundle: ``total`` counts every match, ``next`` continues after this page."""
-    searched, scope = _scope(db, principal, encounter, patient)
+    searched, scope = _scope(db, principal, encounter, patient, bool(identifiers))
     selection = select_codes(codes, categories)
     bounds = last_updated_bounds(last_updated)
+    # Repeated identifier parameters must all match; commas in one are alternatives.
+    wanted = [parse_identifiers(value) for value in identifiers]
     after = _decode(cursor) if cursor else None
     readings_where = _readings_where(scope, selection, bounds)
+    if readings_where is not None:
+        clinic_id = principal.require_clinic()
+        readings_where += [or_(*(_reading_identified(t, clinic_id) for t in ts)) for ts in wanted]
     observations_where = [
         *(c(Observation) for c in scope),
         Observation.kind.in_(sorted(selection.kinds)),
         *_updated_within(Observation, bounds),
+        *(or_(*(_observation_identified(t) for t in ts)) for ts in wanted),
     ]
     total = _total(db, selection, readings_where, observations_where)
 
@@ -129,21 +194,29 @@ def search_observations(
         *_observation_items(db, observations_where, selection, after, count + 2),
     ]
     ordered = sorted(
-        (item for item in found if after is None or item[0] > after), key=lambda i: i[0]
+        (item for item in found if after is None or item.key > after), key=lambda i: i.key
     )
     page = ordered[:count]
     next_url = None
     if len(ordered) > count and page:
-        last = page[-1][0]
+        last = page[-1].key
         next_cursor = encode_cursor(last[0], last[1], last[2], last[3])
         next_url = f"{base}/Observation?{_with_cursor(self_url, next_cursor)}"
-    audit.record(db, principal, "fhir.observation.search", "Observation", searched)
+    if searched is not None:
+        audit.record(db, principal, "fhir.observation.search", "Observation", searched)
+    else:  # a search of the whole clinic: the sessions whose data it showed
+        shown: list[uuid.UUID | None] = sorted({item.session_id for item in page}, key=str)
+        for session_id in shown or [None]:
+            audit.record(db, principal, "fhir.observation.search", "Encounter", session_id)
     return mapping.bundle(
-        [make() for _, make in page], base=base, total=total, self_url=self_url, next_url=next_url
+        [item.make() for item in page], base=base, total=total, self_url=self_url, next_url=next_url
     )
 
 
-Item = tuple[Key, Callable[[], dict[str, Any]]]  # a resource's place, and how to make it
+class Item(NamedTuple):
+    key: Key  # the resource's place in the order
+    session_id: uuid.UUID  # the session it belongs to
+    make: Callable[[], dict[str, Any]]  # how to make the resource
 
 
 def _entries_from(
@@ -183,7 +256,7 @@ def _reading_items(
             make = partial(
                 mapping.reading_observation, reading, part, owner, identifiers.get(reading.id, [])
             )
-            items.append((reading_key(reading, part.suffix), make))
+            items.append(Item(reading_key(reading, part.suffix), reading.infusion_id, make))
     return items
 
 
@@ -199,7 +272,11 @@ def _observation_items(
         return []
     rows = _entries_from(db, Observation, where, after, limit)
     items: list[Item] = [
-        (observation_key(obs), partial(mapping.side_effect_observation, obs, owner))
+        Item(
+            observation_key(obs),
+            obs.infusion_id,
+            partial(mapping.side_effect_observation, obs, owner),
+        )
         for obs, owner in rows
     ]
     return items
