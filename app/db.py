@@ -267,6 +267,11 @@ async def _json_body(request: Request) -> Any:
             "ctx": {"error": exc.msg},
         }
         raise RequestValidationError([error], body=exc.doc) from exc
+    except (UnicodeDecodeError, RecursionError) as exc:
+        # Not UTF-8, or nested deeper than any body of this API: the client's mistake.
+        what = "not UTF-8" if isinstance(exc, UnicodeDecodeError) else "nested too deeply"
+        error = {"type": "json_invalid", "loc": ("body",), "msg": f"JSON decode error: {what}"}
+        raise RequestValidationError([error]) from None
 
 
 def _lean_handler(route: APIRoute) -> _Lean | None:

@@ -16,7 +16,8 @@ from app.context import request_id_var
 from app.logs import log_request
 
 log = logging.getLogger("vigil.errors")
-_REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+# Any printable ASCII a tracing system might use (Root=1-…/…, a.b~c), bounded; else our own.
+_REQUEST_ID_OK = re.compile(r"^[\x20-\x7e]{1,128}$")  # the audit column holds 128
 
 REQUESTS = Counter("vigil_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram(

@@ -91,8 +91,11 @@ def test_a_body_of_exactly_one_mib_is_read(world: World) -> None:
 
 
 @pytest.mark.parametrize(
-    "content", [b'{"mrn": "M-1", "display_name": ', b"not json", b"{'mrn': 'M-1'}", b"\xff\xfe"]
-)
+    "content",
+    [b'{"mrn": "M-1", "display_name": ', b"not json", b"{'mrn': 'M-1'}", b"\xff\xfe",
+     b'{"mrn": "\xff\xfe", "display_name": "x"}', b'{"a": ' * 5000 + b"1" + b"}" * 5000,
+     b"[" * 3000 + b"]" * 3000],
+)  # fmt: skip
 def test_malformed_json_is_a_422_problem(world: World, content: bytes) -> None:
     response = world.nurse.post(
         "/v1/patients", content=content, headers={"Content-Type": "application/json"}
@@ -189,10 +192,22 @@ def test_every_response_carries_a_request_id(world: World) -> None:
     assert len(seen) == len(responses), "request ids are not unique"
 
 
-@pytest.mark.parametrize("request_id", ["tablet-7:42", "3f1c6a0e-8b1d-4c1e-9a55-0c2f5e1d9b7a"])
+@pytest.mark.parametrize(
+    "request_id",
+    ["tablet-7:42", "3f1c6a0e-8b1d-4c1e-9a55-0c2f5e1d9b7a", "Root=1-67891233-abcdef/a.b~c d",
+     "x" * 128],
+)  # fmt: skip
 def test_a_client_request_id_is_echoed(world: World, request_id: str) -> None:
     for kind, response in _responses(world, {"X-Request-ID": request_id}).items():
         assert response.headers.get("x-request-id") == request_id, kind
+
+
+@pytest.mark.parametrize("request_id", ["x" * 129, "tab\there", ""])
+def test_a_request_id_too_long_or_with_control_characters_is_replaced(
+    world: World, request_id: str
+) -> None:
+    response = world.nurse.get("/v1/patients", headers={"X-Request-ID": request_id})
+    assert response.headers["x-request-id"] not in (request_id, ""), response.headers
 
 
 # --- operations ------------------------------------------------------------------------------

@@ -322,7 +322,7 @@ def test_identifier_narrows_other_parameters_and_repeats_must_all_match(
 def test_identifier_search_stays_in_the_callers_clinic_and_is_audited(
     world: World, gateway_posts: dict[str, Any]
 ) -> None:
-    (first, second), made = gateway_posts["sessions"], gateway_posts["made"]
+    (first, _), made = gateway_posts["sessions"], gateway_posts["made"]
     theirs = world.other_nurse.get("/fhir/R4/Observation", params={"identifier": "msg-1"})
     assert fhir_body(theirs)["total"] == 0
     assert found_ids(world, identifier=f"{GATEWAY}|msg-1") == {made[0]}
