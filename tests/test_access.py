@@ -287,7 +287,7 @@ def test_another_clinics_patients_and_sessions_stay_hidden(world: World) -> None
     for params in ({}, {"mrn": patient["mrn"]}):
         assert world.other_nurse.get("/v1/patients", params=params).json()["items"] == []
     assert world.other_nurse.get("/v1/sessions").json()["items"] == []
-    keys = world.other_admin.get("/v1/api-keys").json()
+    keys = world.other_admin.get("/v1/api-keys").json()["items"]
     assert {k["clinic_id"] for k in keys} == {str(world.other_clinic_id)}
 
 
@@ -310,9 +310,9 @@ def test_a_created_key_is_shown_once_works_at_once_and_dies_on_revoke(world: Wor
         listing = lister.get("/v1/api-keys")
         assert listing.status_code == 200
         assert secret not in listing.text
-        for item in listing.json():
+        for item in listing.json()["items"]:
             assert not {"key", "key_hash", "secret", "hash"} & set(item), item
-        assert created["id"] in {item["id"] for item in listing.json()}
+        assert created["id"] in {item["id"] for item in listing.json()["items"]}
 
     tablet = caller_for(world, created)
     assert tablet.get("/v1/patients").status_code == 200
@@ -328,6 +328,30 @@ def test_a_created_key_is_shown_once_works_at_once_and_dies_on_revoke(world: Wor
     assert world.nurse.get("/v1/patients", params={"mrn": "T3-2"}).json()["items"] == []
 
 
+def test_keys_and_clinics_are_listed_in_pages_oldest_first(world: World) -> None:
+    made = [new_key(world, label=f"tablet {i}")["id"] for i in range(5)]
+    for _ in range(3):
+        world.global_admin.post("/v1/clinics", json={"name": "Another"})
+    for path, caller in (("/v1/api-keys", world.admin), ("/v1/clinics", world.global_admin)):
+        everything = caller.get(path, params={"limit": 500}).json()
+        assert everything["next_cursor"] is None
+        seen, cursor = [], None
+        while True:
+            params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+            page = caller.get(path, params=params).json()
+            assert set(page) == {"items", "next_cursor"} and len(page["items"]) <= 2
+            seen += page["items"]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        assert seen == everything["items"]  # every one once, in the same order
+        assert [x["created_at"] for x in seen] == sorted(x["created_at"] for x in seen)
+        expect_problem(caller.get(path, params={"limit": 501}), 422, "validation")
+        expect_problem(caller.get(path, params={"cursor": "nope"}), 422, "validation")
+    keys = world.admin.get("/v1/api-keys", params={"limit": 500}).json()["items"]
+    assert set(made) <= {k["id"] for k in keys}
+
+
 def test_a_clinic_admin_manages_only_its_own_clinic(world: World) -> None:
     other = {"clinic_id": str(world.other_clinic_id), "role": "nurse", "label": "x"}
     expect_problem(world.admin.post("/v1/api-keys", json=other), 403, "forbidden")
@@ -335,7 +359,7 @@ def test_a_clinic_admin_manages_only_its_own_clinic(world: World) -> None:
     foreign = new_key(world, clinic_id=world.other_clinic_id)
     expect_problem(world.admin.post(f"/v1/api-keys/{foreign['id']}/revoke"), 404, "not-found")
     assert caller_for(world, foreign).get("/v1/patients").status_code == 200
-    clinics = world.admin.get("/v1/clinics").json()
+    clinics = world.admin.get("/v1/clinics").json()["items"]
     assert [c["id"] for c in clinics] == [str(world.clinic_id)]
 
 
@@ -344,7 +368,7 @@ def test_the_global_admin_creates_clinics_and_their_keys(world: World) -> None:
     assert response.status_code == 201, response.text
     clinic = response.json()
     assert set(clinic) == {"id", "name", "created_at"} and clinic["name"] == "Lakeside"
-    assert clinic["id"] in {c["id"] for c in world.global_admin.get("/v1/clinics").json()}
+    assert clinic["id"] in {c["id"] for c in world.global_admin.get("/v1/clinics").json()["items"]}
     key = new_key(world, role="nurse", clinic_id=uuid.UUID(clinic["id"]))
     assert key["clinic_id"] == clinic["id"]
     nurse = caller_for(world, key)
@@ -354,12 +378,12 @@ def test_the_global_admin_creates_clinics_and_their_keys(world: World) -> None:
 
 @pytest.mark.parametrize("role", ["nurse", "clinician", "dashboard", "ehr"])
 def test_a_non_admin_key_needs_a_clinic(world: World, role: str) -> None:
-    before = len(world.global_admin.get("/v1/api-keys").json())
+    before = len(world.global_admin.get("/v1/api-keys").json()["items"])
     response = world.global_admin.post("/v1/api-keys", json={"role": role, "label": "x"})
     expect_problem(response, 422, "validation")
     response = world.global_admin.post("/v1/api-keys", json={"role": role, "clinic_id": None})
     expect_problem(response, 422, "validation")
-    assert len(world.global_admin.get("/v1/api-keys").json()) == before
+    assert len(world.global_admin.get("/v1/api-keys").json()["items"]) == before
     unknown = {"role": role, "clinic_id": str(uuid.uuid4())}
     expect_problem(world.global_admin.post("/v1/api-keys", json=unknown), 404, "not-found")
 

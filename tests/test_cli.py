@@ -39,7 +39,7 @@ def test_first_admin_key_on_a_fresh_database_works_at_once(template: Template) -
     with TestClient(create_app(Settings(database_url=url))) as client:
         response = client.get("/v1/api-keys", headers={"Authorization": f"Bearer {key}"})
     assert response.status_code == 200
-    assert [k["label"] for k in response.json()] == ["first"]
+    assert [k["label"] for k in response.json()["items"]] == ["first"]
     assert key not in response.text
 
 

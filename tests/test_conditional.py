@@ -102,7 +102,7 @@ def test_a_key_not_used_this_minute_has_its_use_recorded_by_a_conditional_poll(
          at=old, prefix=world.dashboard.key[:12])  # fmt: skip
     response = world.dashboard.get("/v1/alerts?status=active", headers={"If-None-Match": etag})
     assert response.status_code == 304
-    [listed] = [k for k in world.admin.get("/v1/api-keys").json() if k["id"] == key_id]
+    [listed] = [k for k in world.admin.get("/v1/api-keys").json()["items"] if k["id"] == key_id]
     last = datetime.fromisoformat(listed["last_used_at"].replace("Z", "+00:00"))
     assert last > old + timedelta(hours=1)
 

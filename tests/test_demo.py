@@ -57,8 +57,8 @@ def test_demo_prints_the_clinic_and_a_working_key_for_every_role(
     assert set(made.keys) == {role.value for role in Role}
     admin = client.get("/v1/api-keys", headers=auth(made.keys["admin"]))
     assert admin.status_code == 200
-    assert {k["clinic_id"] for k in admin.json()} == {made.clinic_id}
-    assert {k["role"] for k in admin.json()} == set(made.keys)
+    assert {k["clinic_id"] for k in admin.json()["items"]} == {made.clinic_id}
+    assert {k["role"] for k in admin.json()["items"]} == set(made.keys)
     for role in ("nurse", "clinician", "dashboard", "ehr"):
         response = client.get("/v1/sessions", headers=auth(made.keys[role]))
         assert response.status_code == 200, role

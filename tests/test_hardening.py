@@ -33,7 +33,7 @@ def _key(world: World, **body: Any) -> dict[str, Any]:
 
 
 def _listed(world: World, key_id: str) -> dict[str, Any]:
-    [found] = [k for k in world.admin.get("/v1/api-keys").json() if k["id"] == key_id]
+    [found] = [k for k in world.admin.get("/v1/api-keys").json()["items"] if k["id"] == key_id]
     return found  # type: ignore[no-any-return]
 
 
@@ -60,7 +60,7 @@ def test_a_key_with_an_expiry_works_until_it_passes(world: World) -> None:
 
 
 def test_a_key_cannot_be_created_already_expired(world: World) -> None:
-    before = len(world.admin.get("/v1/api-keys").json())
+    before = len(world.admin.get("/v1/api-keys").json()["items"])
     past = iso(datetime.now(UTC) - timedelta(minutes=1))
     response = world.admin.post(
         "/v1/api-keys",
@@ -68,7 +68,7 @@ def test_a_key_cannot_be_created_already_expired(world: World) -> None:
     )
     body = expect_problem(response, 422, "validation")
     assert body["errors"][0]["loc"] == ["body", "expires_at"]
-    assert len(world.admin.get("/v1/api-keys").json()) == before
+    assert len(world.admin.get("/v1/api-keys").json()["items"]) == before
 
 
 def test_a_keys_last_use_is_recorded_to_the_minute(world: World) -> None:

@@ -1,6 +1,9 @@
 import uuid
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 from fastapi import APIRouter
+from pydantic import BaseModel
 from starlette.responses import Response
 
 from app.auth import service
@@ -16,6 +19,10 @@ from app.errors import (
     error_responses,
 )
 from app.idempotency.service import IdempotencyDep
+from app.pagination import Cursor, Limit
+from app.schemas import Page, decode_timeline_cursor, encode_cursor
+
+M = TypeVar("M", bound=BaseModel)
 
 router = APIRouter(prefix="/v1", tags=["administration"], route_class=CommittingRoute)
 _AUTH = (Unauthorized, Forbidden, ValidationFailed)
@@ -36,9 +43,17 @@ async def create_clinic(
     )
 
 
-@router.get("/clinics", summary="List clinics", responses=error_responses(*_AUTH))
-async def list_clinics(db: SessionDep, principal: Admin) -> list[ClinicRead]:
-    return [ClinicRead.model_validate(c) for c in service.list_clinics(db, principal)]
+@router.get(
+    "/clinics",
+    summary="List clinics (a clinic's admin sees its own), oldest first",
+    responses=error_responses(*_AUTH),
+)
+async def list_clinics(
+    db: SessionDep, principal: Admin, limit: Limit = 100, cursor: Cursor = None
+) -> Page[ClinicRead]:
+    after = decode_timeline_cursor(cursor) if cursor else None
+    rows = service.list_clinics(db, principal, after, limit + 1)
+    return _page(rows, limit, ClinicRead)
 
 
 @router.post(
@@ -70,10 +85,25 @@ async def create_api_key(
 
 
 @router.get(
-    "/api-keys", summary="List API keys (never their secrets)", responses=error_responses(*_AUTH)
+    "/api-keys",
+    summary="List API keys, oldest first (never their secrets)",
+    responses=error_responses(*_AUTH),
 )
-async def list_api_keys(db: SessionDep, principal: Admin) -> list[ApiKeyRead]:
-    return [ApiKeyRead.model_validate(k) for k in service.list_keys(db, principal)]
+async def list_api_keys(
+    db: SessionDep, principal: Admin, limit: Limit = 100, cursor: Cursor = None
+) -> Page[ApiKeyRead]:
+    after = decode_timeline_cursor(cursor) if cursor else None
+    rows = service.list_keys(db, principal, after, limit + 1)
+    return _page(rows, limit, ApiKeyRead)
+
+
+def _page(rows: Sequence[Any], limit: int, model: type[M]) -> Page[M]:
+    """A page of ``limit`` of ``rows`` (fetched one more, to know whether more follow)."""
+    last = rows[limit - 1] if len(rows) > limit else None
+    return Page(
+        items=[model.model_validate(row) for row in rows[:limit]],
+        next_cursor=encode_cursor(last.created_at, last.id) if last else None,
+    )
 
 
 @router.post(

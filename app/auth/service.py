@@ -6,7 +6,7 @@ import secrets
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from app.alerts.models import ChangeCounter
@@ -32,11 +32,16 @@ def create_clinic(db: Session, principal: Principal | None, name: str) -> Clinic
     return clinic
 
 
-def list_clinics(db: Session, principal: Principal) -> list[Clinic]:
-    query = select(Clinic).order_by(Clinic.created_at, Clinic.id)
+def list_clinics(
+    db: Session, principal: Principal, after: tuple[datetime, uuid.UUID] | None, limit: int
+) -> list[Clinic]:
+    """The clinics the caller may see (its own, or all for a global admin), oldest first."""
+    query = select(Clinic)
     if principal.clinic_id is not None:
         query = query.where(Clinic.id == principal.clinic_id)
-    return list(db.scalars(query))
+    if after is not None:
+        query = query.where(tuple_(Clinic.created_at, Clinic.id) > tuple_(*after))
+    return list(db.scalars(query.order_by(Clinic.created_at, Clinic.id).limit(limit)))
 
 
 def create_key(
@@ -83,11 +88,16 @@ def create_key(
     return key, secret
 
 
-def list_keys(db: Session, principal: Principal) -> list[ApiKey]:
-    query = select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)
+def list_keys(
+    db: Session, principal: Principal, after: tuple[datetime, uuid.UUID] | None, limit: int
+) -> list[ApiKey]:
+    """The keys the caller may see (its clinic's, or all for a global admin), oldest first."""
+    query = select(ApiKey)
     if principal.clinic_id is not None:
         query = query.where(ApiKey.clinic_id == principal.clinic_id)
-    return list(db.scalars(query))
+    if after is not None:
+        query = query.where(tuple_(ApiKey.created_at, ApiKey.id) > tuple_(*after))
+    return list(db.scalars(query.order_by(ApiKey.created_at, ApiKey.id).limit(limit)))
 
 
 def revoke_key(db: Session, principal: Principal, key_id: uuid.UUID) -> ApiKey:
