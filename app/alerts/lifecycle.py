@@ -63,7 +63,12 @@ def violate(
     reading_id: uuid.UUID | None = None,
     observation_id: uuid.UUID | None = None,
 ) -> dict[str, Any]:
-    """A further violation: count it, raise the severity if it rose (never lower it)."""
+    """A further violation: count it, raise the severity if it rose (never lower it).
+
+    Value, message and threshold describe the latest violation together: one rule may judge
+    several limits at one severity (bp.rise_from_baseline: systolic or diastolic), so the
+    threshold follows the latest finding whenever that finding is of the alert's severity.
+    """
     changed = {**alert, "count": alert["count"] + 1}
     assert finding.severity is not None
     if seen_at < alert["first_seen_at"]:  # a late entry measured earlier: the alert began then
@@ -72,6 +77,8 @@ def violate(
         changed.update(severity=finding.severity, threshold=finding.threshold)
     if seen_at >= alert["last_seen_at"]:  # a late entry does not replace newer evidence
         changed.update(last_seen_at=seen_at, value=finding.value, message=finding.message)
+        if finding.severity == changed["severity"]:
+            changed["threshold"] = finding.threshold
         if reading_id or observation_id:
             changed.update(reading_id=reading_id, observation_id=observation_id)
     if alert["cleared_at"] is not None and seen_at >= alert["cleared_at"]:
