@@ -210,10 +210,15 @@ def test_an_explicit_at_is_stored_and_answered_in_utc(world: World) -> None:
     assert read(world, session)["started_at"] == iso(moment)
 
 
-def test_a_tablet_clock_slightly_ahead_is_accepted(world: World) -> None:
+@pytest.mark.parametrize("seconds", [5, 90])
+def test_a_transition_at_any_moment_in_the_future_is_rejected(world: World, seconds: int) -> None:
     session = world.session(state="in_progress")
-    at = iso(datetime.now(UTC) + timedelta(minutes=1))
-    assert act(world, session, "end", at=at).json()["infusion_ended_at"] == at
+    before = read(world, session)
+    at = iso(datetime.now(UTC) + timedelta(seconds=seconds))
+    problem(act(world, session, "end", at=at), 422, "validation")
+    assert read(world, session) == before
+    ended = act(world, session, "end")  # the default, now, is never in the future
+    assert ended.status_code == 200, ended.text
 
 
 @pytest.mark.parametrize("action", ["start", "end", "abort"])
@@ -235,7 +240,8 @@ def test_an_at_before_the_previous_transition_is_rejected(
 ) -> None:
     session = session_in(world, state)  # started 25 min ago, ended 5 min ago
     before = read(world, session)
-    problem(act(world, session, action, at=ago(26), **BODIES[action]), 422, "validation")
+    earlier = ago(26) if state == "in_progress" else ago(6)
+    problem(act(world, session, action, at=earlier, **BODIES[action]), 409, "invalid-transition")
     assert read(world, session) == before
 
 

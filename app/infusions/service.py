@@ -29,8 +29,10 @@ from app.infusions.schemas import InfusionStatus as S
 from app.patients.service import load_patient
 from app.protocol import service as protocols
 from app.readings.models import Reading
+from app.schemas import format_utc
 
-# Bedside clocks drift: a timestamp this far ahead of the server's clock is still accepted.
+# Bedside clocks drift: a measured_at this far ahead of the server's clock is still accepted
+# (PROTOCOL.md). A transition's `at` may not lie in the future at all (API.md).
 CLOCK_SKEW = timedelta(minutes=2)
 # How far back an offline tablet may date an entry, before the session's creation.
 BACKDATE_LIMIT = timedelta(hours=24)
@@ -143,25 +145,33 @@ def list_infusions(
     return rows
 
 
-def _last_transition_at(infusion: Infusion) -> datetime:
+def _last_transition_at(infusion: Infusion) -> datetime | None:
     times = [infusion.started_at, infusion.infusion_ended_at, infusion.discharged_at]
     known = [t for t in times if t is not None]
-    return max(known) if known else infusion.created_at - BACKDATE_LIMIT
+    return max(known) if known else None
 
 
 def _transition_time(infusion: Infusion, at: datetime | None) -> datetime:
+    """When the transition happened: now, or a given moment that is not in the future, not more
+    than a day before the session was created, and not before its previous transition (which
+    would put the session's history out of order: a conflict with its state, 409)."""
     now = utcnow()
     if at is None:
         at = now
-    if at > now + CLOCK_SKEW:
+    if at > now:
         raise ValidationFailed(
             "at lies in the future", [{"loc": ["body", "at"], "msg": "must not lie in the future"}]
         )
-    earliest = _last_transition_at(infusion)
+    earliest = infusion.created_at - BACKDATE_LIMIT
     if at < earliest:
         raise ValidationFailed(
-            "at lies before the session's previous transition",
-            [{"loc": ["body", "at"], "msg": f"must not be before {earliest.isoformat()}"}],
+            "at lies more than 24 hours before the session was created",
+            [{"loc": ["body", "at"], "msg": f"must not be before {format_utc(earliest)}"}],
+        )
+    previous = _last_transition_at(infusion)
+    if previous is not None and at < previous:
+        raise InvalidTransition(
+            f"at lies before the session's previous transition ({format_utc(previous)})"
         )
     return at
 
