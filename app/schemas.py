@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
@@ -12,6 +13,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     PlainSerializer,
     StringConstraints,
@@ -33,9 +35,25 @@ def format_utc(value: datetime) -> str:
     return text
 
 
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
+)
+
+
+def _rfc3339(value: Any) -> Any:
+    """Text in RFC 3339 (seconds and an offset), not the other forms Pydantic would take (a
+    number of epoch seconds, a time without seconds or without an offset)."""
+    if isinstance(value, datetime):  # built by the server itself, not read from JSON
+        return value
+    if not isinstance(value, str) or not _RFC3339.match(value):
+        raise ValueError("expected an RFC 3339 timestamp with an offset, like 2026-11-21T14:05:00Z")
+    return value
+
+
 # Requests must carry an offset (a naive timestamp is a 422); responses always say UTC with Z.
 Timestamp = Annotated[
     AwareDatetime,
+    BeforeValidator(_rfc3339),
     AfterValidator(_to_utc),
     PlainSerializer(format_utc, return_type=str, when_used="json"),
 ]

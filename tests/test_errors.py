@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
 
 import httpx
 import pytest
@@ -120,6 +121,39 @@ def test_unknown_fields_and_naive_timestamps_are_422_problems(world: World) -> N
     body = expect_problem(response, 422, "validation")
     assert any("measured_at" in error["loc"] for error in body["errors"]), body
     assert world.readings(session) == []
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [1795316315, "1795316315", 1795316315.5, "2026-11-21T14:05Z", "2026-11-21", "14:05:00Z",
+     "2026-11-21T14:05:00+0100", "Sat, 21 Nov 2026 14:05:00 GMT", True],
+)  # fmt: skip
+def test_a_timestamp_must_be_rfc_3339_text_with_seconds_and_an_offset(
+    world: World, moment: object
+) -> None:
+    session = world.session()
+    response = world.nurse.post(
+        f"/v1/sessions/{session['id']}/readings", json={"measured_at": moment, "heart_rate": 70}
+    )
+    body = expect_problem(response, 422, "validation")
+    assert [e["loc"] for e in body["errors"]] == [["body", "measured_at"]], body
+    assert "RFC 3339" in body["errors"][0]["msg"]
+    assert world.readings(session) == []
+
+
+@pytest.mark.parametrize(
+    ("spelling", "offset"),
+    [("%Y-%m-%dT%H:%M:%SZ", 0), ("%Y-%m-%dt%H:%M:%Sz", 0), ("%Y-%m-%d %H:%M:%S.000000+01:00", 60),
+     ("%Y-%m-%dT%H:%M:%S-05:30", -330)],
+)  # fmt: skip
+def test_rfc_3339_spellings_are_accepted(world: World, spelling: str, offset: int) -> None:
+    session = world.session()
+    moment = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0)
+    local = moment.astimezone(timezone(timedelta(minutes=offset)))
+    body = {"measured_at": local.strftime(spelling), "heart_rate": 70}
+    response = world.nurse.post(f"/v1/sessions/{session['id']}/readings", json=body)
+    assert response.status_code == 201, response.text
+    assert response.json()["measured_at"] == moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # --- unexpected errors -----------------------------------------------------------------------
