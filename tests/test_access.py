@@ -103,7 +103,7 @@ BODIES: dict[tuple[str, str], Callable[[World], Any]] = {
     ("POST", "/v1/observations/{observation_id}/entered-in-error"): lambda w: {"reason": "typo"},
     ("POST", "/v1/alerts/{alert_id}/acknowledge"): lambda w: {"note": "seen"},
     ("POST", "/v1/alerts/{alert_id}/resolve"): lambda w: {"note": "treated"},
-    ("PUT", "/v1/protocol"): lambda w: {},
+    ("PUT", "/v1/protocol"): lambda w: w.nurse.get("/v1/protocol").json(),  # a whole protocol
     ("POST", "/v1/clinics"): lambda w: {"name": "New Clinic"},
     ("POST", "/v1/api-keys"): lambda w: {"clinic_id": str(w.clinic_id), "role": "nurse"},
     ("POST", "/fhir/R4/Observation"): lambda w: vital(w.session(state="in_progress"), "8867-4", 80),

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
 
-from tests.factories import World, ago, expect_problem, shifted, started
+from app.protocol.service import from_storage
+from tests.factories import World, ago, error_locs, expect_problem, shifted, started
 
 Json = dict[str, Any]
-# PROTOCOL.md "Threshold rules": rule -> (low, medium, high).
+# PROTOCOL.md "Threshold rules": rule -> (low, medium, high); None where the rule has no level.
 DEFAULTS = {
     "bp.systolic.high": (None, 160, 180),
     "bp.diastolic.high": (None, 100, 110),
@@ -21,10 +23,14 @@ DEFAULTS = {
     "rr.high": (None, 25, None),
     "news2": (None, 5, 7),
     "sedation.deep": (None, 3, 2),
+    "dissociation.severe": (None, 3, None),
     "symptom.vomiting": (None, 1, None),
+    "symptom.severe": (None, 3, None),
     "vitals.overdue": (15, 30, None),
     "dissociation.unresolved": (None, 60, 120),
 }
+LEVELS = ("low", "medium", "high")
+DROP = object()  # in a revision: leave this key out of the body
 FAST_HEART = {"thresholds": {"hr.high": {"medium": 100, "high": 120}}}
 
 
@@ -32,6 +38,23 @@ def current(world: World) -> Json:
     response = world.nurse.get("/v1/protocol")
     assert response.status_code == 200, response.text
     return response.json()  # type: ignore[no-any-return]
+
+
+def _revise(document: Json, changes: Json) -> None:
+    for key, value in changes.items():
+        if value is DROP:
+            document.pop(key, None)
+        elif isinstance(value, dict) and isinstance(document.get(key), dict):
+            _revise(document[key], value)
+        else:
+            document[key] = copy.deepcopy(value)
+
+
+def revised(world: World, changes: Json) -> Json:
+    """The protocol in force, as GET answers it without its version, with ``changes`` merged in."""
+    document = {k: v for k, v in current(world).items() if k != "version"}
+    _revise(document, changes)
+    return document
 
 
 def put(world: World, body: Json) -> Json:
@@ -45,17 +68,24 @@ def limits(protocol: Json, rule: str) -> tuple[Any, Any, Any]:
     return found.get("low"), found.get("medium"), found.get("high")
 
 
-def hr_alert(world: World, session: Json, heart_rate: int) -> Json | None:
-    reading = world.reading(session, measured_at=ago(1), heart_rate=heart_rate)
-    found = [a for a in reading["alerts"] if a["rule"] == "hr.high"]
+def alert_of(reading: Json, rule: str) -> Json | None:
+    found = [a for a in reading["alerts"] if a["rule"] == rule]
     return found[0] if found else None
+
+
+def hr_alert(world: World, session: Json, heart_rate: int) -> Json | None:
+    return alert_of(world.reading(session, measured_at=ago(1), heart_rate=heart_rate), "hr.high")
 
 
 def test_the_default_protocol_is_version_1_with_protocol_md_numbers(world: World) -> None:
     protocol = current(world)
     assert protocol["version"] == 1
+    assert set(protocol["thresholds"]) == set(DEFAULTS)
     for rule, expected in DEFAULTS.items():
         assert limits(protocol, rule) == expected, rule
+        has = {level for level, limit in zip(LEVELS, expected, strict=True) if limit is not None}
+        assert set(protocol["thresholds"][rule]) == has, rule  # no null for a level it lacks
+    assert protocol["rise_from_baseline"] == {"systolic": 40, "diastolic": 25}
     assert protocol["screening"] == {"systolic_max": 140, "diastolic_max": 90}
 
 
@@ -65,46 +95,136 @@ def test_clinical_roles_read_the_protocol(world: World, role: str) -> None:
     assert response.status_code == 200 and response.json()["version"] == 1
 
 
+def test_get_edit_put_stores_a_new_version_that_a_new_session_follows(world: World) -> None:
+    document = current(world)
+    document["thresholds"]["hr.high"]["medium"] = 100
+    stored = put(world, document)  # sent back as GET gave it, version and all
+    assert stored == {**document, "version": 2}
+    assert current(world) == stored
+    session = started(world)
+    assert session["protocol_version"] == 2
+    alert = hr_alert(world, session, 100)
+    assert alert is not None
+    assert (alert["severity"], alert["threshold"], alert["protocol_version"]) == ("medium", 100, 2)
+
+
 def test_a_clinician_stores_a_new_version(world: World) -> None:
-    stored = put(world, FAST_HEART)
+    stored = put(world, revised(world, FAST_HEART))  # no version field: the server numbers it
     assert stored["version"] == 2
     assert limits(stored, "hr.high") == (None, 100, 120)
-    assert limits(stored, "bp.systolic.high") == (None, 160, 180)  # omitted: the default
+    assert limits(stored, "bp.systolic.high") == (None, 160, 180)  # as in the version before
     assert current(world) == stored
-    assert put(world, {"screening": {"systolic_max": 150, "diastolic_max": 95}})["version"] == 3
+    screening = {"screening": {"systolic_max": 150, "diastolic_max": 95}}
+    assert put(world, revised(world, screening))["version"] == 3
     assert current(world)["screening"] == {"systolic_max": 150, "diastolic_max": 95}
+    assert limits(current(world), "hr.high") == (None, 100, 120)
 
 
 def test_a_stored_protocol_belongs_to_its_clinic(world: World) -> None:
-    put(world, FAST_HEART)
+    put(world, revised(world, FAST_HEART))
     other = world.other_nurse.get("/v1/protocol").json()
     assert other["version"] == 1 and limits(other, "hr.high") == (None, 110, 130)
 
 
 @pytest.mark.parametrize("role", ["nurse", "dashboard"])
 def test_only_a_clinician_changes_the_protocol(world: World, role: str) -> None:
-    response = getattr(world, role).request("PUT", "/v1/protocol", json=FAST_HEART)
+    response = getattr(world, role).request("PUT", "/v1/protocol", json=revised(world, FAST_HEART))
     expect_problem(response, 403, "forbidden")
     assert current(world)["version"] == 1
 
 
-@pytest.mark.parametrize(
-    "body",
-    [
-        pytest.param({"thresholds": {"hr.high": {"medium": 110, "high": 100}}}, id="high-below"),
-        pytest.param({"thresholds": {"hr.low": {"medium": 40, "high": 50}}}, id="low-above"),
-        pytest.param({"thresholds": {"hr.sky_high": {"medium": 150}}}, id="unknown-rule"),
-        pytest.param({"thresholds": {"hr.high": {"medium": 110, "critical": 150}}}, id="field"),
-        pytest.param({**FAST_HEART, "colour": "red"}, id="unknown-field"),
-        pytest.param({"screening": {"systolic_max": 140, "pulse_max": 100}}, id="screening"),
-        pytest.param({"thresholds": {"hr.high": {"medium": "fast"}}}, id="not-a-number"),
-    ],
-)
-def test_an_invalid_protocol_is_rejected_and_nothing_stored(world: World, body: Json) -> None:
-    response = world.clinician.request("PUT", "/v1/protocol", json=body)
+def _rule(rule: str, **levels: Any) -> Json:
+    return {"thresholds": {rule: levels}}
+
+
+INVALID = [
+    # A level PROTOCOL.md's table does not give the rule.
+    ("rr-high-high", _rule("rr.high", high=40), ["thresholds", "rr.high", "high"]),
+    ("hr-high-low", _rule("hr.high", low=100), ["thresholds", "hr.high", "low"]),
+    ("overdue-high", _rule("vitals.overdue", high=60), ["thresholds", "vitals.overdue", "high"]),
+    ("unresolved-low", _rule("dissociation.unresolved", low=30), ["thresholds", "dissociation.unresolved", "low"]),
+    ("vomiting-low", _rule("symptom.vomiting", low=0), ["thresholds", "symptom.vomiting", "low"]),
+    ("unknown-level", _rule("hr.high", critical=150), ["thresholds", "hr.high", "critical"]),
+    # A level the rule has, left out or null.
+    ("hr-high-null", _rule("hr.high", high=None), ["thresholds", "hr.high", "high"]),
+    ("hr-high-missing", _rule("hr.high", high=DROP), ["thresholds", "hr.high", "high"]),
+    ("overdue-low-missing", _rule("vitals.overdue", low=DROP), ["thresholds", "vitals.overdue", "low"]),
+    ("rr-high-medium-null", _rule("rr.high", medium=None), ["thresholds", "rr.high", "medium"]),
+    # A rule or a section left out, or null.
+    ("rule-missing", {"thresholds": {"news2": DROP}}, ["thresholds", "news2"]),
+    ("rule-null", {"thresholds": {"rr.high": None}}, ["thresholds", "rr.high"]),
+    ("section-missing", {"screening": DROP}, ["screening"]),
+    ("section-null", {"recovery": None}, ["recovery"]),
+    ("nested-missing", {"recovery": {"near_baseline": DROP}}, ["recovery", "near_baseline"]),
+    ("field-missing", {"recovery": {"vomiting_window_min": DROP}}, ["recovery", "vomiting_window_min"]),
+    # bp.rise_from_baseline has its own shape: systolic and diastolic rises, no levels.
+    ("rise-level", {"rise_from_baseline": {"medium": 40}}, ["rise_from_baseline", "medium"]),
+    ("rise-missing", {"rise_from_baseline": {"diastolic": DROP}}, ["rise_from_baseline", "diastolic"]),
+    # Numbers and names.
+    ("high-below", _rule("hr.high", medium=110, high=100), ["thresholds", "hr.high"]),
+    ("low-above", _rule("hr.low", medium=40, high=50), ["thresholds", "hr.low"]),
+    ("overdue-order", _rule("vitals.overdue", low=30, medium=15), ["thresholds", "vitals.overdue"]),
+    ("unknown-rule", _rule("hr.sky_high", medium=150), ["thresholds", "hr.sky_high"]),
+    ("unknown-field", {"colour": "red"}, ["colour"]),
+    ("screening", {"screening": {"pulse_max": 100}}, ["screening", "pulse_max"]),
+    ("not-a-number", _rule("hr.high", medium="fast"), ["thresholds", "hr.high", "medium"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("changes", "loc"), [pytest.param(c, loc, id=i) for i, c, loc in INVALID])
+def test_an_invalid_protocol_is_rejected_and_nothing_stored(
+    world: World, changes: Json, loc: list[str]
+) -> None:
+    before = current(world)
+    response = world.clinician.request("PUT", "/v1/protocol", json=revised(world, changes))
     expect_problem(response, 422, "validation")
-    protocol = current(world)
-    assert protocol["version"] == 1 and limits(protocol, "hr.high") == (None, 110, 130)
+    assert ["body", *loc] in error_locs(response), response.text
+    assert current(world) == before
+
+
+def test_an_empty_body_is_rejected_listing_every_section(world: World) -> None:
+    response = world.clinician.request("PUT", "/v1/protocol", json={})
+    expect_problem(response, 422, "validation")
+    sections = ["thresholds", "rise_from_baseline", "screening", "recovery"]
+    assert sorted(error_locs(response)) == sorted(["body", s] for s in sections)
+    assert current(world)["version"] == 1
+
+
+def test_a_partial_body_is_rejected_listing_what_it_lacks(world: World) -> None:
+    response = world.clinician.request("PUT", "/v1/protocol", json=FAST_HEART)
+    expect_problem(response, 422, "validation")
+    missing = [["body", "thresholds", rule] for rule in DEFAULTS if rule != "hr.high"]
+    missing += [["body", s] for s in ("rise_from_baseline", "screening", "recovery")]
+    assert sorted(error_locs(response)) == sorted(missing)
+    assert current(world)["version"] == 1
+
+
+def test_a_level_the_rule_lacks_never_takes_effect(world: World) -> None:
+    body = revised(world, _rule("rr.high", high=40))
+    expect_problem(world.clinician.request("PUT", "/v1/protocol", json=body), 422, "validation")
+    session = started(world)
+    assert session["protocol_version"] == 1
+    alert = alert_of(world.reading(session, measured_at=ago(1), respiratory_rate=45), "rr.high")
+    assert alert is not None and (alert["severity"], alert["threshold"]) == ("medium", 25)
+
+
+def test_a_version_stored_before_levels_were_checked_reads_in_the_fixed_shape() -> None:
+    # Such a row held every level of every rule, null where the rule lacked it, and could give a
+    # rule a level PROTOCOL.md does not (rr.high at high) or leave out one it has.
+    old: Json = {
+        "thresholds": {
+            rule: dict(zip(LEVELS, expected, strict=True)) for rule, expected in DEFAULTS.items()
+        },
+        "rise_from_baseline": {"systolic": 40, "diastolic": 25},
+        "screening": {"systolic_max": 150, "diastolic_max": 95},
+    }
+    old["thresholds"]["rr.high"]["high"] = 40
+    old["thresholds"]["hr.high"] = {"low": None, "medium": 100, "high": None}
+    body = from_storage(old)
+    assert body.thresholds["rr.high"].limits() == [("medium", 25)]
+    assert body.thresholds["hr.high"].limits() == [("medium", 100), ("high", 130)]
+    assert body.thresholds["vitals.overdue"].limits() == [("low", 15), ("medium", 30)]
+    assert (body.screening.systolic_max, body.recovery.min_observation_min) == (150, 30)
 
 
 def test_a_started_session_keeps_its_version_and_later_ones_follow_the_new(
@@ -113,7 +233,7 @@ def test_a_started_session_keeps_its_version_and_later_ones_follow_the_new(
     before = started(world)
     scheduled = world.session()  # created before the change, started after it
     assert (before["protocol_version"], scheduled["protocol_version"]) == (1, 1)
-    put(world, FAST_HEART)
+    put(world, revised(world, FAST_HEART))
     world.reading(scheduled, measured_at=ago(4), systolic=124, diastolic=78)
     after, late = started(world), world.transition(scheduled, "start", at=ago(2))
     assert (after["protocol_version"], late["protocol_version"]) == (2, 2)
@@ -135,7 +255,7 @@ def test_a_started_session_keeps_its_version_and_later_ones_follow_the_new(
 
 
 def test_new_screening_limits_gate_sessions_started_later(world: World) -> None:
-    put(world, {"screening": {"systolic_max": 120, "diastolic_max": 80}})
+    put(world, revised(world, {"screening": {"systolic_max": 120, "diastolic_max": 80}}))
     session = world.session()
     world.reading(session, measured_at=ago(3), systolic=124, diastolic=78)
     response = world.nurse.post(f"/v1/sessions/{session['id']}/start", json={"at": ago(2)})
@@ -145,7 +265,7 @@ def test_new_screening_limits_gate_sessions_started_later(world: World) -> None:
 
 def test_time_rules_follow_the_sessions_protocol(world: World) -> None:
     before = started(world, 12)  # version 1: overdue from 15 minutes
-    put(world, {"thresholds": {"vitals.overdue": {"low": 10, "medium": 20}}})
+    put(world, revised(world, _rule("vitals.overdue", low=10, medium=20)))
     after = started(world, 12)
     found = world.dashboard.get("/v1/alerts").json()["items"]
     assert [a["session_id"] for a in found] == [after["id"]]

@@ -209,11 +209,12 @@ def test_observation_rule_at_and_around_its_threshold(world: World, row: Row) ->
 
 def test_alert_names_the_version_its_session_started_with(world: World) -> None:
     session = world.session(state="in_progress")
-    version = world.nurse.get("/v1/protocol").json()["version"]
+    stricter = world.nurse.get("/v1/protocol").json()
+    version = stricter["version"]
     assert session["protocol_version"] == version
     sedation = one(observe(world, session, kind="sedation", moaas=2), "sedation.deep")
     assert sedation["protocol_version"] == version
-    stricter = {"thresholds": {"hr.high": {"medium": 100, "high": 120}}}
+    stricter["thresholds"]["hr.high"] = {"medium": 100, "high": 120}
     response = world.clinician.request("PUT", "/v1/protocol", json=stricter)
     assert response.status_code == 200, response.text
     assert response.json()["version"] == version + 1

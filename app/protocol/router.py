@@ -19,6 +19,11 @@ async def get_protocol(db: SessionDep, principal: ClinicalReader) -> ProtocolRea
 @router.put(
     "",
     summary="Store a new protocol version (clinician); started sessions keep theirs",
+    description=(
+        "The body is a whole protocol, as `GET` answers it (its `version` is ignored): every"
+        " section, every rule with exactly the levels of PROTOCOL.md's table. A missing part or"
+        " a level a rule does not have is a 422 naming it, and nothing is stored."
+    ),
     responses=error_responses(Unauthorized, Forbidden, ValidationFailed, Conflict),
 )
 async def put_protocol(data: ProtocolUpdate, db: SessionDep, principal: Clinician) -> ProtocolRead:

@@ -1,14 +1,16 @@
-"""The monitoring protocol as data: every number PROTOCOL.md names, with its default.
+"""The monitoring protocol as data: every number PROTOCOL.md names.
 
-Rule codes, the shape of each rule and its direction are fixed; a clinic may change the numbers.
+Rule codes, the levels each rule has, its direction and the shape of every section are fixed;
+a clinic may change the numbers. A protocol is always a whole document: what `GET` answers is
+what `PUT` takes, so no version is ever pieced together from defaults.
 """
 
 from __future__ import annotations
 
 from itertools import pairwise
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 Direction = Literal["above", "below"]
 Severity = Literal["low", "medium", "high"]
@@ -40,108 +42,134 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class Thresholds(_Strict):
-    """The limit at which each severity starts (inclusive); an absent severity is never raised."""
+# Every rule of the table has a medium level; some add a low or a high one. A level the rule
+# lacks is an unknown field (422), and a level it has is required and never null.
+class MediumLevel(_Strict):
+    """A rule with a medium level only: the limit at which it starts (inclusive)."""
 
-    low: Limit | None = None
-    medium: Limit | None = None
-    high: Limit | None = None
+    medium: Limit
 
     def limits(self) -> list[tuple[Severity, float]]:
-        return [(s, v) for s in SEVERITIES if (v := getattr(self, s)) is not None]
+        """The rule's levels with their limits, lowest severity first."""
+        return [(s, v) for s in SEVERITIES if (v := getattr(self, s, None)) is not None]
+
+
+class MediumHighLevels(MediumLevel):
+    """A rule with a medium and a high level."""
+
+    high: Limit
+
+
+class LowMediumLevels(MediumLevel):
+    """A rule with a low and a medium level."""
+
+    low: Limit
+
+
+def _rule(code: str) -> Any:
+    reached = "at or above" if DIRECTIONS[code] == "above" else "at or below"
+    return Field(alias=code, description=f"`{code}`: a level is reached {reached} its limit")
+
+
+class RuleThresholds(_Strict):
+    """Every threshold rule of PROTOCOL.md, by its code, with exactly the levels of its row."""
+
+    model_config = ConfigDict(extra="forbid", serialize_by_alias=True)
+
+    bp_systolic_high: MediumHighLevels = _rule("bp.systolic.high")
+    bp_diastolic_high: MediumHighLevels = _rule("bp.diastolic.high")
+    bp_systolic_low: MediumHighLevels = _rule("bp.systolic.low")
+    hr_high: MediumHighLevels = _rule("hr.high")
+    hr_low: MediumHighLevels = _rule("hr.low")
+    spo2_low: MediumHighLevels = _rule("spo2.low")
+    rr_low: MediumHighLevels = _rule("rr.low")
+    rr_high: MediumLevel = _rule("rr.high")
+    news2: MediumHighLevels = _rule("news2")
+    sedation_deep: MediumHighLevels = _rule("sedation.deep")
+    dissociation_severe: MediumLevel = _rule("dissociation.severe")
+    symptom_vomiting: MediumLevel = _rule("symptom.vomiting")
+    symptom_severe: MediumLevel = _rule("symptom.severe")
+    vitals_overdue: LowMediumLevels = _rule("vitals.overdue")
+    dissociation_unresolved: MediumHighLevels = _rule("dissociation.unresolved")
+
+    def __getitem__(self, rule: str) -> MediumLevel:
+        levels: MediumLevel = getattr(self, _FIELD_OF_RULE[rule])
+        return levels
+
+    @staticmethod
+    def levels_of(rule: str) -> tuple[str, ...]:
+        """The levels ``rule`` has (PROTOCOL.md's table), lowest severity first."""
+        kind = RuleThresholds.model_fields[_FIELD_OF_RULE[rule]].annotation
+        return tuple(s for s in SEVERITIES if s in getattr(kind, "model_fields", {}))
+
+    @field_validator("*")
+    @classmethod
+    def _ordered(cls, levels: MediumLevel, info: ValidationInfo) -> MediumLevel:
+        rule = cls.model_fields[str(info.field_name)].alias
+        assert rule is not None
+        rising = DIRECTIONS[rule] == "above"
+        values = [v for _, v in levels.limits()]
+        if not all((a < b) if rising else (a > b) for a, b in pairwise(values)):
+            word = "above" if rising else "below"
+            raise ValueError(
+                f"{rule}: each higher severity's limit must lie {word} the lower one's"
+            )
+        return levels
+
+
+_FIELD_OF_RULE = {str(field.alias): name for name, field in RuleThresholds.model_fields.items()}
 
 
 class RiseFromBaseline(_Strict):
     """bp.rise_from_baseline (medium): a rise of this many mmHg over the session's baseline."""
 
-    systolic: Annotated[int, Field(ge=1, le=200)] = 40
-    diastolic: Annotated[int, Field(ge=1, le=200)] = 25
+    systolic: Annotated[int, Field(ge=1, le=200)]
+    diastolic: Annotated[int, Field(ge=1, le=200)]
 
 
 class Screening(_Strict):
     """Baseline pressure above which `start` needs a clinician's review (esketamine label)."""
 
-    systolic_max: Annotated[int, Field(ge=60, le=300)] = 140
-    diastolic_max: Annotated[int, Field(ge=30, le=200)] = 90
+    systolic_max: Annotated[int, Field(ge=60, le=300)]
+    diastolic_max: Annotated[int, Field(ge=30, le=200)]
 
 
 class NearBaseline(_Strict):
     """vitals_near_baseline: within these rises over baseline, or under the absolute limits."""
 
-    systolic_rise: Annotated[int, Field(ge=0, le=200)] = 20
-    diastolic_rise: Annotated[int, Field(ge=0, le=200)] = 10
-    heart_rate_rise: Annotated[int, Field(ge=0, le=200)] = 20
-    systolic_below: Annotated[int, Field(ge=60, le=300)] = 140
-    diastolic_below: Annotated[int, Field(ge=30, le=200)] = 90
-    heart_rate_below: Annotated[int, Field(ge=30, le=300)] = 100
+    systolic_rise: Annotated[int, Field(ge=0, le=200)]
+    diastolic_rise: Annotated[int, Field(ge=0, le=200)]
+    heart_rate_rise: Annotated[int, Field(ge=0, le=200)]
+    systolic_below: Annotated[int, Field(ge=60, le=300)]
+    diastolic_below: Annotated[int, Field(ge=30, le=200)]
+    heart_rate_below: Annotated[int, Field(ge=30, le=300)]
 
 
 class Recovery(_Strict):
-    min_observation_min: Annotated[float, Field(ge=0, le=1440)] = 30
-    min_observation_intranasal_min: Annotated[float, Field(ge=0, le=1440)] = 120
-    assessment_interval_min: Annotated[float, Field(gt=0, le=240)] = 15
-    resolved_within_min: Annotated[float, Field(gt=0, le=1440)] = 30
-    overdue_after_min: Annotated[float, Field(gt=0, le=1440)] = 60
-    vomiting_window_min: Annotated[float, Field(ge=0, le=1440)] = 30
-    near_baseline: NearBaseline = NearBaseline()
-
-
-def _t(
-    low: float | None = None, medium: float | None = None, high: float | None = None
-) -> Thresholds:
-    return Thresholds(low=low, medium=medium, high=high)
-
-
-DEFAULT_THRESHOLDS: dict[str, Thresholds] = {
-    "bp.systolic.high": _t(medium=160, high=180),
-    "bp.diastolic.high": _t(medium=100, high=110),
-    "bp.systolic.low": _t(medium=90, high=80),
-    "hr.high": _t(medium=110, high=130),
-    "hr.low": _t(medium=50, high=40),
-    "spo2.low": _t(medium=93, high=90),
-    "rr.low": _t(medium=10, high=8),
-    "rr.high": _t(medium=25),
-    "news2": _t(medium=5, high=7),
-    "sedation.deep": _t(medium=3, high=2),
-    "dissociation.severe": _t(medium=3),
-    "symptom.vomiting": _t(medium=1),
-    "symptom.severe": _t(medium=3),
-    "vitals.overdue": _t(low=15, medium=30),
-    "dissociation.unresolved": _t(medium=60, high=120),
-}
+    min_observation_min: Annotated[float, Field(ge=0, le=1440)]
+    min_observation_intranasal_min: Annotated[float, Field(ge=0, le=1440)]
+    assessment_interval_min: Annotated[float, Field(gt=0, le=240)]
+    resolved_within_min: Annotated[float, Field(gt=0, le=1440)]
+    overdue_after_min: Annotated[float, Field(gt=0, le=1440)]
+    vomiting_window_min: Annotated[float, Field(ge=0, le=1440)]
+    near_baseline: NearBaseline
 
 
 class ProtocolBody(_Strict):
-    """A protocol as a clinician writes it; omitted parts keep PROTOCOL.md's defaults."""
+    """A whole protocol: every section, every rule and every level it has; nothing is optional."""
 
-    thresholds: dict[str, Thresholds] = Field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
-    rise_from_baseline: RiseFromBaseline = RiseFromBaseline()
-    screening: Screening = Screening()
-    recovery: Recovery = Recovery()
-
-    @model_validator(mode="after")
-    def _coherent(self) -> ProtocolBody:
-        unknown = sorted(set(self.thresholds) - set(DIRECTIONS))
-        if unknown:
-            raise ValueError(f"unknown rule codes: {', '.join(unknown)}")
-        self.thresholds = {**DEFAULT_THRESHOLDS, **self.thresholds}
-        for rule, thresholds in self.thresholds.items():
-            limits = thresholds.limits()
-            if not limits:
-                raise ValueError(f"{rule}: at least one severity needs a limit")
-            values = [v for _, v in limits]
-            rising = DIRECTIONS[rule] == "above"
-            ordered = all((a < b) if rising else (a > b) for a, b in pairwise(values))
-            if not ordered:
-                word = "above" if rising else "below"
-                raise ValueError(
-                    f"{rule}: each higher severity's limit must lie {word} the lower one's"
-                )
-        return self
+    thresholds: RuleThresholds
+    rise_from_baseline: RiseFromBaseline
+    screening: Screening
+    recovery: Recovery
 
 
 class ProtocolUpdate(ProtocolBody):
-    version: int | None = Field(None, description="Ignored: the server numbers versions.")
+    """A new version replaces the one in force whole: send `GET /v1/protocol`'s answer, edited."""
+
+    version: int | None = Field(
+        None, description="Ignored (the server numbers versions), so GET's answer can be sent back."
+    )
 
 
 class ProtocolRead(ProtocolBody):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+import logging
 import uuid
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -12,11 +15,13 @@ from app.audit import service as audit
 from app.auth.deps import Principal
 from app.db import utcnow
 from app.errors import Conflict
-from app.protocol.defaults import DEFAULT_PROTOCOL_VERSION
+from app.protocol.defaults import DEFAULT_PROTOCOL, DEFAULT_PROTOCOL_VERSION
 from app.protocol.models import ProtocolVersion
-from app.protocol.schemas import ProtocolBody, ProtocolRead, ProtocolUpdate
+from app.protocol.schemas import ProtocolBody, ProtocolRead, ProtocolUpdate, RuleThresholds
 
-DEFAULT = ProtocolBody()
+log = logging.getLogger("vigil.protocol")
+
+DEFAULT = ProtocolBody.model_validate(DEFAULT_PROTOCOL)
 # Stored versions never change, so a process may keep every one it has read.
 _cache: dict[tuple[uuid.UUID, int], ProtocolBody] = {}
 
@@ -35,20 +40,50 @@ def protocol(db: Session, clinic_id: uuid.UUID, version: int) -> ProtocolBody:
     cached = _cache.get((clinic_id, version))
     if cached is None:
         row = db.get(ProtocolVersion, (clinic_id, version))
-        cached = ProtocolBody.model_validate(row.body) if row is not None else DEFAULT
+        cached = from_storage(row.body) if row is not None else DEFAULT
         _cache[(clinic_id, version)] = cached
     return cached
+
+
+def from_storage(body: dict[str, Any]) -> ProtocolBody:
+    """A stored version, read in the fixed shape of PROTOCOL.md.
+
+    Versions stored before each rule's levels were checked hold null for the levels a rule
+    lacks (dropped), may lack a level or a field (PROTOCOL.md's default fills it) and may give a
+    rule a level it does not have (dropped, with a warning: a rule's levels are fixed).
+    """
+    merged = _merged(DEFAULT_PROTOCOL, body)
+    for rule, levels in merged["thresholds"].items():
+        allowed = RuleThresholds.levels_of(rule)
+        extra = sorted(set(levels) - set(allowed))
+        if extra:
+            log.warning("stored protocol: %s has no level %s; ignored", rule, ", ".join(extra))
+        merged["thresholds"][rule] = {level: levels[level] for level in allowed}
+    return ProtocolBody.model_validate(merged)
+
+
+def _merged(defaults: dict[str, Any], stored: dict[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(defaults)
+    for key, value in stored.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merged(merged[key], value)
+        elif value is not None:
+            merged[key] = value
+    return merged
+
+
+def _read(version: int, body: ProtocolBody) -> ProtocolRead:
+    return ProtocolRead(version=version, **dict(body))
 
 
 def read_current(db: Session, principal: Principal) -> ProtocolRead:
     clinic_id = principal.require_clinic()
     version = current_version(db, clinic_id)
-    body = protocol(db, clinic_id, version)
-    return ProtocolRead(version=version, **body.model_dump())
+    return _read(version, protocol(db, clinic_id, version))
 
 
 def store_new_version(db: Session, principal: Principal, data: ProtocolUpdate) -> ProtocolRead:
-    """Store ``data`` as the clinic's next version; sessions already started keep theirs."""
+    """Store ``data``, a whole protocol, as the clinic's next version; started sessions keep theirs."""
     clinic_id = principal.require_clinic()
     version = current_version(db, clinic_id) + 1
     body = ProtocolBody.model_validate(data.model_dump(exclude={"version"}))
@@ -67,4 +102,4 @@ def store_new_version(db: Session, principal: Principal, data: ProtocolUpdate) -
         db.rollback()
         raise Conflict("another protocol version was stored at the same time; try again") from None
     audit.record(db, principal, "protocol.update", "Protocol", f"{clinic_id}:{version}")
-    return ProtocolRead(version=version, **body.model_dump())
+    return _read(version, body)
