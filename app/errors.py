@@ -236,9 +236,30 @@ async def _database_unavailable(request: Request, exc: Exception) -> Response:
     )
 
 
+def _without_union_tags(errors: Any, body: Any) -> list[Any]:
+    """Errors whose ``loc`` names body fields only.
+
+    Pydantic puts the tag of a discriminated union in the path (``["body", "nausea",
+    "severity"]`` for an observation of kind nausea); the client sent no field called that, so
+    a segment after "body" that is not a key of the body but equals its ``kind`` is dropped. A
+    missing or unknown tag is an error of the tag's field (``["body", "kind"]``).
+    """
+    tag = body.get("kind") if isinstance(body, dict) else None
+    kept = []
+    for error in errors:
+        loc = tuple(error.get("loc", ()))
+        if error.get("type") in ("union_tag_invalid", "union_tag_not_found"):
+            field = str((error.get("ctx") or {}).get("discriminator", "")).strip("'\"")
+            error = {**error, "loc": (*loc, field) if field else loc}
+        elif isinstance(tag, str) and len(loc) > 2 and loc[:2] == ("body", tag) and tag not in body:
+            error = {**error, "loc": (loc[0], *loc[2:])}
+        kept.append(error)
+    return kept
+
+
 async def _request_validation(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    errors = validation_errors(exc.errors())
+    errors = validation_errors(_without_union_tags(exc.errors(), exc.body))
     detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors[:5])
     return problem_response(request, 422, "validation", "Validation failed", detail, errors=errors)
 

@@ -156,6 +156,26 @@ def test_rfc_3339_spellings_are_accepted(world: World, spelling: str, offset: in
     assert response.json()["measured_at"] == moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [({"kind": "nausea", "severity": 4}, ["body", "severity"]),
+     ({"kind": "other", "severity": 1, "foo": 1}, ["body", "foo"]),
+     ({"kind": "sedation", "moaas": 6}, ["body", "moaas"]),
+     ({"kind": "sedation", "severity": 1, "moaas": 4}, ["body", "severity"]),
+     ({"kind": "dissociation", "severity": 1, "cadss": 93}, ["body", "cadss"]),
+     ({"kind": "yawning", "severity": 1}, ["body", "kind"])],
+)  # fmt: skip
+def test_an_observation_error_names_the_field_as_sent(
+    world: World, body: dict[str, object], loc: list[str]
+) -> None:
+    session = world.session()
+    response = world.nurse.post(
+        f"/v1/sessions/{session['id']}/observations", json={"measured_at": ago(1), **body}
+    )
+    problem = expect_problem(response, 422, "validation")
+    assert [e["loc"] for e in problem["errors"]] == [loc], problem
+
+
 # --- unexpected errors -----------------------------------------------------------------------
 @pytest.fixture
 def boom_client(settings: Settings) -> Iterator[TestClient]:
