@@ -205,8 +205,10 @@ def test_patch_rejects_an_unknown_contraindication(world: World) -> None:
         {"display_name": "New Name", "mrn": "CHANGED"},
         {"nickname": "Jo"},
         {"clinic_id": str(uuid.uuid4())},
+        {"display_name": None},
+        {"contraindications": None, "display_name": "New Name"},
     ],
-    ids=["mrn", "mrn-with-name", "unknown-field", "clinic_id"],
+    ids=["mrn", "mrn-with-name", "unknown-field", "clinic_id", "null-name", "null-list"],
 )
 def test_patch_of_mrn_or_an_unknown_field_is_rejected(world: World, body: dict[str, Any]) -> None:
     patient = world.patient(mrn="KEEP-1")

@@ -4,7 +4,7 @@ import uuid
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, field_validator
 
 from app.schemas import RequestModel, ResponseModel, Timestamp
 
@@ -37,8 +37,18 @@ class PatientCreate(RequestModel):
 
 
 class PatientUpdate(RequestModel):
+    """The fields to change; a field left out stays as it is (null changes nothing either, so
+    it is refused rather than ignored)."""
+
     display_name: DisplayName | None = None
     contraindications: Contraindications | None = None
+
+    @field_validator("display_name", "contraindications")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:  # only a null that was sent: defaults are not validated
+            raise ValueError("must not be null: leave the field out to keep it")
+        return value
 
 
 class PatientRead(ResponseModel):
