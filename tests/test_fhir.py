@@ -29,6 +29,12 @@ def test_metadata_needs_no_key_and_lists_what_is_supported(world: World) -> None
         "encounter": "reference", "patient": "reference", "code": "token",
         "category": "token", "identifier": "token", "_lastUpdated": "date", "_count": "number",
     }  # fmt: skip
+    sd = "http://hl7.org/fhir/StructureDefinition"
+    assert set(observation["supportedProfile"]) == {
+        f"{sd}/{name}"
+        for name in ("vitalsigns", "heartrate", "bp", "oxygensat", "resprate", "bodytemp",
+                     "vitalspanel")
+    }  # fmt: skip
     [operation] = by_type["Encounter"]["operation"]
     assert operation["name"] == "everything"
     assert operation["definition"].endswith("/OperationDefinition/Encounter-everything")
@@ -79,8 +85,8 @@ def test_a_reading_becomes_vital_signs_observations_with_loinc_and_ucum(world: W
     ]
     by_code = {frozenset(codes(r)): r for r in mine}
     assert set(by_code) == {
-        frozenset({"8867-4"}), frozenset({"85354-9"}), frozenset({"2708-6", "59408-5"}),
-        frozenset({"9279-1"}), frozenset({"8310-5"}),
+        frozenset({"85353-1"}), frozenset({"8867-4"}), frozenset({"85354-9"}),
+        frozenset({"2708-6", "59408-5"}), frozenset({"9279-1"}), frozenset({"8310-5"}),
     }  # fmt: skip
     for resource in mine:
         assert resource["category"][0]["coding"][0]["code"] == "vital-signs"
@@ -98,6 +104,10 @@ def test_a_reading_becomes_vital_signs_observations_with_loinc_and_ucum(world: W
     assert panel["component"][0]["valueQuantity"]["code"] == "mm[Hg]"
     assert by_code[frozenset({"8310-5"})]["valueQuantity"]["code"] == "Cel"
     assert by_code[frozenset({"2708-6", "59408-5"})]["valueQuantity"]["code"] == "%"
+    vitals_panel = by_code[frozenset({"85353-1"})]  # the reading as a whole, valueless
+    assert {m["reference"] for m in vitals_panel["hasMember"]} == {
+        f"Observation/{r['id']}" for r in mine if r is not vitals_panel
+    }
 
 
 def test_an_entered_in_error_reading_shows_that_status(world: World) -> None:
@@ -108,9 +118,13 @@ def test_an_entered_in_error_reading_shows_that_status(world: World) -> None:
     )
     bundle = search(world.ehr, encounter=session["id"])
     statuses = {
-        e["resource"]["status"] for e in bundle["entry"] if reading["id"] in e["resource"]["id"]
+        e["resource"]["id"]: e["resource"]["status"]
+        for e in bundle["entry"]
+        if reading["id"] in e["resource"]["id"]
     }
-    assert statuses == {"entered-in-error"}
+    assert statuses == {
+        f"{reading['id']}-hr": "entered-in-error", f"{reading['id']}-panel": "entered-in-error",
+    }  # fmt: skip
 
 
 def test_next_links_walk_every_observation_once(world: World) -> None:
@@ -132,8 +146,8 @@ def test_next_links_walk_every_observation_once(world: World) -> None:
         seen += [e["resource"]["id"] for e in bundle["entry"]]
         assert len(bundle["entry"]) <= 3
         url = next((link["url"] for link in bundle["link"] if link["relation"] == "next"), None)
-    # the baseline reading (HR and BP) plus 7 readings of HR and BP
-    assert len(seen) == len(set(seen)) == total == 16
+    # the baseline reading plus 7 readings, each of HR, BP and the vital signs panel of the two
+    assert len(seen) == len(set(seen)) == total == 8 * 3
 
 
 def test_fhir_errors_are_operation_outcomes(world: World) -> None:
@@ -203,7 +217,8 @@ def test_an_observation_reads_back_by_its_id(world: World) -> None:
         json={"measured_at": ago(1), "kind": "headache", "severity": 1},
     )
     found = resources(search(world.ehr, encounter=session["id"]))
-    assert len(found) == 5  # the baseline's HR and BP, this reading's HR and BP, the headache
+    # the baseline's HR, BP and panel, this reading's HR, BP and panel, the headache
+    assert len(found) == 7
     for resource in found:
         assert fhir_body(world.ehr.get(f"/fhir/R4/Observation/{resource['id']}")) == resource
         outcome(world.other_nurse.get(f"/fhir/R4/Observation/{resource['id']}"), 404)

@@ -100,7 +100,11 @@ def test_a_reading_posted_via_v1_reads_back_via_fhir(world: World) -> None:
         for e in bundle["entry"]
         if e["resource"]["id"].startswith(reading["id"])
     }
-    assert set(found) == {"hr", "bp", "spo2", "rr", "temp"}  # consciousness has none
+    # consciousness has none; the panel groups the five
+    assert set(found) == {"panel", "hr", "bp", "spo2", "rr", "temp"}
+    assert [m["reference"] for m in found["panel"]["hasMember"]] == [
+        f"Observation/{reading['id']}-{part}" for part in ("hr", "bp", "spo2", "rr", "temp")
+    ]
     assert found["hr"]["valueQuantity"] == quantity(101, "/min")
     assert [c["valueQuantity"] for c in found["bp"]["component"]] == [
         quantity(150, "mm[Hg]"), quantity(95, "mm[Hg]"),
@@ -173,6 +177,8 @@ BAD_INPUT: list[tuple[str, Breaker, int, str]] = [
     ("status preliminary", _set(status="preliminary"), 422, "Observation.status"),
     ("missing code", _drop("code"), 422, "Observation.code"),
     ("unknown LOINC code", _set(code={"coding": [{"system": LOINC, "code": "1234-5"}]}), 422, "Observation.code"),
+    ("a vital signs panel", lambda r, s: {**_drop("valueQuantity")(r, s), "code": {"coding": [{"system": LOINC, "code": "85353-1"}]},
+     "hasMember": [{"reference": f"Observation/{uuid.uuid4()}-hr"}]}, 422, "unknown LOINC code 85353-1"),
     ("no LOINC coding", _set(code={"coding": [{"system": "http://snomed.info/sct", "code": "364075005"}]}), 422, "Observation.code"),
     ("systolic alone", _set(code={"coding": [{"system": LOINC, "code": "8480-6"}]}, valueQuantity=quantity(130, "mm[Hg]")), 422, "Observation.code"),
     ("wrong unit", _quantity(unit="mm[Hg]", code="mm[Hg]"), 422, "Observation.valueQuantity.code"),

@@ -20,7 +20,7 @@ def test_everything_holds_the_patient_the_encounter_and_every_observation(world:
     session = world.session(state="in_progress")
     wrong = world.reading(session, measured_at=ago(6), heart_rate=180)
     world.nurse.post(f"/v1/readings/{wrong['id']}/entered-in-error", json={"reason": "typo"})
-    world.reading(session, measured_at=ago(4), heart_rate=84, spo2=98, consciousness="alert")
+    kept = world.reading(session, measured_at=ago(4), heart_rate=84, spo2=98, consciousness="alert")
     create_entry(world, session, "observations", kind="dissociation", severity=1, cadss=8)
     bundle = everything(world, session)
     assert bundle["type"] == "searchset" and bundle["total"] == len(bundle["entry"])
@@ -30,7 +30,17 @@ def test_everything_holds_the_patient_the_encounter_and_every_observation(world:
     searched = resources(search(world.ehr, encounter=session["id"], _count=500))
     assert resources(bundle, "Observation") == searched  # the same resources, in the same order
     statuses = {r["id"]: r["status"] for r in searched}
-    assert statuses[f"{wrong['id']}-hr"] == "entered-in-error"
+    assert statuses[f"{wrong['id']}-hr"] == statuses[f"{wrong['id']}-panel"] == "entered-in-error"
+    # each reading's vital signs panel follows its members
+    ids = [r["id"] for r in searched]
+    assert ids.index(f"{kept['id']}-panel") == ids.index(f"{kept['id']}-spo2") + 1
+    panel = next(r for r in searched if r["id"] == f"{kept['id']}-panel")
+    assert statuses[panel["id"]] == "final" and "valueQuantity" not in panel
+    assert panel["hasMember"] == [
+        {"reference": f"Observation/{kept['id']}-hr"}, {"reference": f"Observation/{kept['id']}-spo2"},
+    ]  # fmt: skip
+    # vital signs and a panel of the baseline (HR, BP) and of both readings; the dissociation
+    assert len(resources(bundle, "Observation")) == (2 + 1) + (1 + 1) + (2 + 1) + 1
     for entry in bundle["entry"]:
         resource = entry["resource"]
         if resource["resourceType"] != "DetectedIssue":
@@ -90,6 +100,7 @@ def test_alerts_are_detected_issues_with_severity_evidence_and_mitigation(world:
     sedation = issues["sedation.deep"]
     assert sedation["implicated"] == [{"reference": f"Observation/{sedated['id']}"}]
     implicated = {i["reference"] for issue in issues.values() for i in issue.get("implicated", [])}
+    assert not [i for i in implicated if i.endswith("-panel")]  # the vital signs raised them
     observations = {
         f"Observation/{r['id']}" for r in resources(everything(world, session), "Observation")
     }

@@ -45,6 +45,12 @@ def test_tokens_select_reading_parts_and_observation_kinds() -> None:
     assert select_codes(["8867-4,nausea"], ["exam"]).parts == set()
     assert select_codes(["8867-4,nausea"], ["exam"]).kinds == {"nausea"}
     assert select_codes(["8867-4", "8310-5"], []).parts == set()  # repeated: all must match
+    assert select_codes([], []).panel and select_codes([], ["vital-signs"]).panel
+    assert select_codes(["http://loinc.org|"], []).panel
+    assert select_codes(["85353-1"], []).parts == set() and select_codes(["85353-1"], []).panel
+    assert not select_codes(["8867-4"], []).panel
+    assert not select_codes([], ["exam"]).panel
+    assert not select_codes(["85353-1", "8867-4"], []).panel
     with pytest.raises(ValidationFailed):
         select_codes(["8867-4,"], [])
 

@@ -1,5 +1,5 @@
-"""FHIR Observation search: side effects beside vital signs, code, category and _lastUpdated,
-and next links that visit every match once."""
+"""FHIR Observation search: side effects beside vital signs and their panels, code, category,
+_lastUpdated and identifier, and next links that visit every match once."""
 
 from __future__ import annotations
 
@@ -27,6 +27,8 @@ GATEWAY = "urn:example:device-gateway"
 READING_ID = "urn:vigil:reading"
 OBSERVATION_ID = "urn:vigil:observation"
 SEVERITY_SYSTEM = "https://vigil.example/fhir/CodeSystem/severity"
+VITAL_SIGNS_PROFILE = "http://hl7.org/fhir/StructureDefinition/vitalsigns"
+VITALS_PANEL_PROFILE = "http://hl7.org/fhir/StructureDefinition/vitalspanel"
 
 
 def observe(world: World, session: dict[str, Any], **fields: Any) -> dict[str, Any]:
@@ -119,7 +121,9 @@ def charted(world: World) -> dict[str, Any]:
     ("code", "expected"),
     [("8867-4", {"8867-4"}), (f"{LOINC}|8867-4", {"8867-4"}), ("59408-5", {"2708-6", "59408-5"}),
      (f"{LOINC}|8310-5,{LOINC}|9279-1", {"8310-5", "9279-1"}),
-     (f"{LOINC}|", {"8867-4", "85354-9", "2708-6", "59408-5", "9279-1", "8310-5"}),
+     (f"{LOINC}|", {"85353-1", "8867-4", "85354-9", "2708-6", "59408-5", "9279-1", "8310-5"}),
+     ("85353-1", {"85353-1"}), (f"{LOINC}|85353-1", {"85353-1"}),
+     ("85353-1,8867-4", {"85353-1", "8867-4"}), ("http://example.org|85353-1", set()),
      ("|8867-4", set()), ("http://example.org|8867-4", set()), ("1234-5", set()),
      ("8480-6", set()),  # a component's code is not the Observation's code
      (f"{KIND_SYSTEM}|nausea", {"nausea", "422587007"}), (f"{SNOMED}|422587007", {"nausea", "422587007"}),
@@ -136,13 +140,14 @@ def test_search_by_code_token(
 
 @pytest.mark.parametrize(
     ("category", "count"),
-    [("vital-signs", 5 + 2), (f"{CATEGORY}|vital-signs", 7), (f"{CATEGORY}|exam", 1),
+    [("vital-signs", 5 + 2 + 2), (f"{CATEGORY}|vital-signs", 9), (f"{CATEGORY}|exam", 1),
      ("survey", 1), ("exam,survey", 2), ("laboratory", 0)],
 )  # fmt: skip
 def test_search_by_category(
     world: World, charted: dict[str, Any], category: str, count: int
 ) -> None:
-    # The baseline reading (HR, BP) counts too: 5 + 2 vital-signs; nausea is an exam.
+    # The baseline reading (HR, BP) counts too: 5 + 2 vital signs and a vital signs panel of
+    # each reading; nausea is an exam.
     bundle = search(world.ehr, encounter=charted["id"], category=category)
     assert bundle["total"] == len(resources(bundle)) == count
 
@@ -153,6 +158,48 @@ def test_code_and_category_together_must_both_match(world: World, charted: dict[
     assert (
         search(world.ehr, encounter=charted["id"], code="8867-4", category="survey")["total"] == 0
     )
+
+
+def test_a_reading_is_also_a_vital_signs_panel_of_its_parts(world: World) -> None:
+    session = world.session(state="in_progress")
+    reading = world.reading(
+        session, measured_at=ago(3), heart_rate=92, systolic=128, diastolic=82, spo2=96,
+        consciousness="alert", device_id="monitor-1", source="device",
+    )  # fmt: skip
+    given = [{"system": GATEWAY, "value": "rr-1"}]
+    posted = fhir_body(post(world.ehr, vital(session, "9279-1", 18, identifier=given)), 201)
+    found = by_id(search(world.ehr, encounter=session["id"]))
+    posted_reading = posted["id"].rsplit("-", 1)[0]
+    for reading_id, parts in ((reading["id"], ["hr", "bp", "spo2"]), (posted_reading, ["rr"])):
+        panel = found[f"{reading_id}-panel"]
+        members = [found[f"{reading_id}-{part}"] for part in parts]
+        assert panel["code"] == {
+            "coding": [{"system": LOINC, "code": "85353-1", "display": "Vital signs panel"}]
+        }
+        assert panel["meta"]["profile"] == [VITAL_SIGNS_PROFILE, VITALS_PANEL_PROFILE]
+        # its members are exactly the reading's parts, and it has no value of its own
+        assert panel["hasMember"] == [{"reference": f"Observation/{m['id']}"} for m in members]
+        assert not [k for k in panel if k.startswith("value") or k == "component"]
+        for member in members:
+            for element in ("identifier", "status", "category", "subject", "encounter",
+                            "effectiveDateTime", "issued", "device"):  # fmt: skip
+                assert panel.get(element) == member.get(element), element
+            assert panel["meta"]["lastUpdated"] == member["meta"]["lastUpdated"]
+        assert fhir_body(world.ehr.get(f"/fhir/R4/Observation/{reading_id}-panel")) == panel
+    assert given[0] in found[f"{posted_reading}-panel"]["identifier"]
+    assert found[f"{reading['id']}-panel"]["device"] == {"display": "monitor-1"}
+
+
+def test_a_reading_of_consciousness_alone_has_no_panel(world: World) -> None:
+    # A panel needs a member, and consciousness has no Observation.
+    session = world.session(state="in_progress")
+    reading = world.reading(session, measured_at=ago(2), heart_rate=None, consciousness="voice")
+    outcome(world.ehr.get(f"/fhir/R4/Observation/{reading['id']}-panel"), 404)
+    panels = search(world.ehr, encounter=session["id"], code="85353-1")
+    assert panels["total"] == len(resources(panels)) == 1  # the baseline reading's
+    assert reading["id"] not in resources(panels)[0]["id"]
+    assert search(world.ehr, encounter=session["id"], _count=0)["total"] == 3
+    assert found_ids(world, identifier=reading["id"]) == set()
 
 
 def test_last_updated_prefixes_compare_with_the_instants_given(world: World) -> None:
@@ -203,8 +250,11 @@ def test_marking_entered_in_error_moves_last_updated(world: World) -> None:
     stamp = max(r["meta"]["lastUpdated"] for r in before)
     assert search(world.ehr, encounter=session["id"], _lastUpdated=f"gt{stamp}")["total"] == 0
     world.nurse.post(f"/v1/readings/{reading['id']}/entered-in-error", json={"reason": "typo"})
-    [changed] = resources(search(world.ehr, encounter=session["id"], _lastUpdated=f"gt{stamp}"))
-    assert changed["id"] == f"{reading['id']}-hr" and changed["status"] == "entered-in-error"
+    changed = resources(search(world.ehr, encounter=session["id"], _lastUpdated=f"gt{stamp}"))
+    # the reading's one vital sign and its panel
+    assert [r["id"] for r in changed] == [f"{reading['id']}-hr", f"{reading['id']}-panel"]
+    assert {r["status"] for r in changed} == {"entered-in-error"}
+    assert len({r["meta"]["lastUpdated"] for r in changed}) == 1
 
 
 @pytest.mark.parametrize(
@@ -223,7 +273,8 @@ def test_last_updated_needs_a_supported_prefix_and_an_offset(world: World, value
 @pytest.mark.parametrize(
     "params",
     [{}, {"code": "8867-4,85354-9"}, {"category": "vital-signs"}, {"code": "nausea,sedation"},
-     {"_lastUpdated": "gt2000-01-01T00:00:00Z"}],
+     {"_lastUpdated": "gt2000-01-01T00:00:00Z"}, {"code": "85353-1"},
+     {"code": "85353-1,nausea"}, {"code": "85353-1,85354-9"}],
 )  # fmt: skip
 def test_next_links_visit_every_match_once_in_a_stable_order(
     world: World, params: dict[str, Any]
@@ -235,9 +286,11 @@ def test_next_links_visit_every_match_once_in_a_stable_order(
         observe(world, session, measured_at=at, kind="nausea", severity=1)
         if minute % 2:
             observe(world, session, measured_at=at, kind="sedation", moaas=5)
+        if minute == 3:  # consciousness alone: no vital sign, so no panel either
+            world.reading(session, measured_at=at, heart_rate=None, consciousness="voice")
     query = {"encounter": f"Encounter/{session['id']}", **params}
     everything, total = walk(world, {**query, "_count": 500})
-    assert len(everything) == total > 0
+    assert len(everything) == len(set(everything)) == total > 0
     for count in (1, 2, 3, 7):
         seen, paged_total = walk(world, {**query, "_count": count})
         assert seen == everything and paged_total == total
@@ -245,7 +298,9 @@ def test_next_links_visit_every_match_once_in_a_stable_order(
 
 def test_a_count_of_zero_gives_the_total_only(world: World, charted: dict[str, Any]) -> None:
     bundle = search(world.ehr, encounter=charted["id"], _count=0)
-    assert bundle["total"] == 9 and "entry" not in bundle
+    # 7 vital signs (5 charted, the baseline's HR and BP), a panel of each of the two readings,
+    # the nausea and the sedation score
+    assert bundle["total"] == 7 + 2 + 2 and "entry" not in bundle
     assert not [x for x in bundle["link"] if x["relation"] == "next"]
 
 
@@ -258,7 +313,7 @@ def test_search_by_patient_spans_their_sessions(world: World) -> None:
     bundle = search(world.ehr, patient=f"Patient/{patient['id']}")
     encounters = {r["encounter"]["reference"] for r in resources(bundle)}
     assert encounters == {f"Encounter/{first['id']}", f"Encounter/{second['id']}"}
-    assert bundle["total"] == 5
+    assert bundle["total"] == 7  # each session's baseline: HR, BP and their panel; the anxiety
     outcome(world.other_nurse.get("/fhir/R4/Observation", params={"patient": patient["id"]}), 404)
     response = world.ehr.get("/fhir/R4/Observation", params={"encounter": "Encounter/nope"})
     outcome(response, 422)
@@ -282,6 +337,11 @@ def found_ids(world: World, **params: Any) -> set[str]:
     return {r["id"] for r in resources(search(world.ehr, **params))}
 
 
+def with_panel(part_id: str) -> set[str]:
+    """A reading's part and the panel of its reading, which carries the same identifiers."""
+    return {part_id, f"{part_id.rsplit('-', 1)[0]}-panel"}
+
+
 @pytest.mark.parametrize(
     ("identifier", "expected"),
     [(f"{GATEWAY}|msg-1", [0]), ("msg-2", [1]), (f"{GATEWAY}|msg-1,{GATEWAY}|msg-2", [0, 1]),
@@ -292,15 +352,19 @@ def test_search_by_identifier_alone_looks_through_the_clinic(
     world: World, gateway_posts: dict[str, Any], identifier: str, expected: list[int]
 ) -> None:
     made = gateway_posts["made"]
-    assert found_ids(world, identifier=identifier) == {made[i] for i in expected}
+    assert found_ids(world, identifier=identifier) == set().union(
+        *(with_panel(made[i]) for i in expected)
+    )
 
 
 def test_search_by_identifier_finds_vigils_own_identifiers_too(
     world: World, gateway_posts: dict[str, Any]
 ) -> None:
     nurse, nausea = gateway_posts["nurse"], gateway_posts["nausea"]
-    assert found_ids(world, identifier=f"{READING_ID}|{nurse['id']}") == {f"{nurse['id']}-hr"}
-    assert found_ids(world, identifier=nurse["id"]) == {f"{nurse['id']}-hr"}
+    assert found_ids(world, identifier=f"{READING_ID}|{nurse['id']}") == with_panel(
+        f"{nurse['id']}-hr"
+    )
+    assert found_ids(world, identifier=nurse["id"]) == with_panel(f"{nurse['id']}-hr")
     assert found_ids(world, identifier=f"{OBSERVATION_ID}|{nausea['id']}") == {nausea["id"]}
     assert found_ids(world, identifier=nausea["id"]) == {nausea["id"]}
     assert found_ids(world, identifier=f"{READING_ID}|{nausea['id']}") == set()
@@ -311,12 +375,13 @@ def test_identifier_narrows_other_parameters_and_repeats_must_all_match(
     world: World, gateway_posts: dict[str, Any]
 ) -> None:
     (first, second), made = gateway_posts["sessions"], gateway_posts["made"]
-    assert found_ids(world, encounter=first["id"], identifier="msg-1") == {made[0]}
+    assert found_ids(world, encounter=first["id"], identifier="msg-1") == with_panel(made[0])
     assert found_ids(world, encounter=second["id"], identifier="msg-1") == set()
     assert found_ids(world, identifier="msg-2", code="8867-4") == set()
-    assert found_ids(world, identifier=["msg-1,msg-2", "msg-2,msg-3"]) == {made[1]}
+    assert found_ids(world, identifier="msg-2", code="85353-1") == with_panel(made[1]) - {made[1]}
+    assert found_ids(world, identifier=["msg-1,msg-2", "msg-2,msg-3"]) == with_panel(made[1])
     bundle = search(world.ehr, identifier=f"{GATEWAY}|", _count=1)
-    assert bundle["total"] == 2 and len(resources(bundle)) == 1
+    assert bundle["total"] == 2 + 2 and len(resources(bundle)) == 1  # two vitals, two panels
 
 
 def test_identifier_search_stays_in_the_callers_clinic_and_is_audited(
@@ -325,7 +390,7 @@ def test_identifier_search_stays_in_the_callers_clinic_and_is_audited(
     (first, _), made = gateway_posts["sessions"], gateway_posts["made"]
     theirs = world.other_nurse.get("/fhir/R4/Observation", params={"identifier": "msg-1"})
     assert fhir_body(theirs)["total"] == 0
-    assert found_ids(world, identifier=f"{GATEWAY}|msg-1") == {made[0]}
+    assert found_ids(world, identifier=f"{GATEWAY}|msg-1") == with_panel(made[0])
     entries = world.admin.get("/v1/audit", params={"resource_id": first["id"]}).json()["items"]
     assert any(
         e["action"] == "fhir.observation.search" and e["resource_type"] == "Encounter"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from app.fhir.codes import PARTS, VITAL_SIGNS_PROFILE
+from app.fhir.codes import PANEL_PROFILE, PARTS, VITAL_SIGNS_PROFILE
 from app.schemas import format_utc
 
 _SD = "http://hl7.org/fhir/StructureDefinition"
@@ -26,6 +26,7 @@ def _read() -> dict[str, Any]:
 
 def capability_statement(now: datetime, base: str) -> dict[str, Any]:
     vital_profiles = [f"{_SD}/{p.profile}" for p in PARTS if p.profile is not None]
+    vital_profiles.append(f"{_SD}/{PANEL_PROFILE}")
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",

@@ -60,6 +60,13 @@ PARTS: tuple[Part, ...] = (
          "bodytemp"),
 )  # fmt: skip
 PART_BY_SUFFIX = {part.suffix: part for part in PARTS}
+# The reading as a whole: the R4 vital signs panel (profile vitalspanel), one more Observation
+# whose hasMember are the reading's parts. It has no value of its own, and a panel needs a
+# member, so a reading with no part (consciousness only) has none.
+PANEL_SUFFIX = "panel"
+PANEL_CODING = _loinc("85353-1", "Vital signs panel")
+PANEL_CATEGORY = "vital-signs"
+PANEL_PROFILE = "vitalspanel"
 SYSTOLIC = _loinc("8480-6", "Systolic blood pressure")
 DIASTOLIC = _loinc("8462-4", "Diastolic blood pressure")
 

@@ -16,7 +16,16 @@ from pydantic import TypeAdapter
 from pydantic import ValidationError as PydanticError
 
 from app.errors import ValidationFailed
-from app.fhir.codes import CATEGORY, DIASTOLIC, INPUT_CODES, INPUT_UNITS, LOINC, SYSTOLIC, UCUM
+from app.fhir.codes import (
+    CATEGORY,
+    DIASTOLIC,
+    INPUT_CODES,
+    INPUT_UNITS,
+    LOINC,
+    PANEL_CODING,
+    SYSTOLIC,
+    UCUM,
+)
 from app.fhir.params import MAX_IDENTIFIER
 from app.fhir.shape import array, malformed, number, obj, string, unprocessable
 from app.readings.schemas import ReadingCreate
@@ -103,6 +112,12 @@ def _field_of(body: dict[str, Any]) -> str:
         if {SYSTOLIC[1], DIASTOLIC[1]} & set(loinc):
             unprocessable("Observation.code", "systolic and diastolic come together, as the 85354-9 "
                            "blood pressure panel with both components", "code-invalid")  # fmt: skip
+        if PANEL_CODING[1] in loinc:
+            # Its members would be references to Observations posted before, each a reading of
+            # its own: the panel could not become one reading, so Vigil makes it, never takes it.
+            unprocessable("Observation.code", f"unknown LOINC code {PANEL_CODING[1]}: the vital "
+                          "signs panel is made from each reading's vital signs; post each one, "
+                          f"coded {accepted}", "code-invalid")  # fmt: skip
         unprocessable(
             "Observation.code",
             f"unknown LOINC code {loinc[0]}: expected one of {accepted}",

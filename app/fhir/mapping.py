@@ -17,6 +17,11 @@ from app.fhir.codes import (
     DIASTOLIC,
     KINDS,
     OBSERVATION_ID,
+    PANEL_CATEGORY,
+    PANEL_CODING,
+    PANEL_PROFILE,
+    PANEL_SUFFIX,
+    PART_BY_SUFFIX,
     PARTS,
     READING_ID,
     SEVERITIES,
@@ -29,6 +34,7 @@ from app.fhir.codes import (
     Part,
     kind_codings,
 )
+from app.fhir.params import ALL, Selection
 from app.schemas import format_utc
 
 _SD = "http://hl7.org/fhir/StructureDefinition"
@@ -140,6 +146,29 @@ def reading_parts(reading: Any, only: Sequence[str] | None = None) -> list[Part]
     ]
 
 
+def reading_suffixes(reading: Any, selection: Selection = ALL) -> list[str]:
+    """The id suffixes of the Observations a reading makes (of those selected), in their order:
+    its parts, then the panel of them all (a reading with no part has no panel)."""
+    parts = reading_parts(reading)
+    chosen = [part.suffix for part in parts if part.suffix in selection.parts]
+    return [*chosen, PANEL_SUFFIX] if selection.panel and parts else chosen
+
+
+def reading_resource(
+    reading: Any, suffix: str, patient_id: Any, identifiers: Sequence[tuple[str, str]] = ()
+) -> dict[str, Any]:
+    """The Observation ``<reading id>-<suffix>``: one of the reading's parts, or its panel."""
+    if suffix == PANEL_SUFFIX:
+        return vital_signs_panel(reading, patient_id, identifiers)
+    return reading_observation(reading, PART_BY_SUFFIX[suffix], patient_id, identifiers)
+
+
+def _reading_identifiers(reading: Any, given: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
+    """Those a client sent when it created the reading through FHIR, then Vigil's own."""
+    client_ids = [{"system": s, "value": v} if s else {"value": v} for s, v in given]
+    return [*client_ids, {"system": READING_ID, "value": str(reading.id)}]
+
+
 def reading_observation(
     reading: Any, part: Part, patient_id: Any, identifiers: Sequence[tuple[str, str]] = ()
 ) -> dict[str, Any]:
@@ -148,10 +177,8 @@ def reading_observation(
     ``identifiers`` are those a client sent when it created the reading through FHIR.
     """
     profile = {"profile": [VITAL_SIGNS_PROFILE, f"{_SD}/{part.profile}"]} if part.profile else {}
-    client_ids = [{"system": s, "value": v} if s else {"value": v} for s, v in identifiers]
     resource = _entry(
-        reading, f"{reading.id}-{part.suffix}", profile,
-        [*client_ids, {"system": READING_ID, "value": str(reading.id)}],
+        reading, f"{reading.id}-{part.suffix}", profile, _reading_identifiers(reading, identifiers),
         part.category, _concept(part.codings), patient_id,
     )  # fmt: skip
     if part.suffix == "bp":
@@ -164,6 +191,23 @@ def reading_observation(
         resource["valueQuantity"] = _quantity(getattr(reading, part.field), part.unit)
     if getattr(reading, "device_id", None):
         resource["device"] = {"display": reading.device_id}
+    return resource
+
+
+def vital_signs_panel(
+    reading: Any, patient_id: Any, identifiers: Sequence[tuple[str, str]] = ()
+) -> dict[str, Any]:
+    """The reading as a whole (R4 vitalspanel): no value of its own, its parts as hasMember."""
+    profile = {"profile": [VITAL_SIGNS_PROFILE, f"{_SD}/{PANEL_PROFILE}"]}
+    resource = _entry(
+        reading, f"{reading.id}-{PANEL_SUFFIX}", profile, _reading_identifiers(reading, identifiers),
+        PANEL_CATEGORY, _concept([PANEL_CODING]), patient_id,
+    )  # fmt: skip
+    if getattr(reading, "device_id", None):  # the one device that measured every member
+        resource["device"] = {"display": reading.device_id}
+    resource["hasMember"] = [
+        {"reference": f"Observation/{reading.id}-{part.suffix}"} for part in reading_parts(reading)
+    ]
     return resource
 
 

@@ -10,7 +10,15 @@ from datetime import datetime, timedelta
 from urllib.parse import parse_qsl
 
 from app.errors import BadRequest, ValidationFailed
-from app.fhir.codes import CATEGORY, KINDS, PARTS, Coding, kind_codings
+from app.fhir.codes import (
+    CATEGORY,
+    KINDS,
+    PANEL_CATEGORY,
+    PANEL_CODING,
+    PARTS,
+    Coding,
+    kind_codings,
+)
 
 
 def _invalid(name: str, msg: str) -> ValidationFailed:
@@ -57,29 +65,35 @@ def parse_tokens(value: str, name: str) -> list[Token]:
 
 @dataclass(frozen=True)
 class Selection:
-    """Which reading parts (by id suffix) and which observation kinds a search may return."""
+    """Which reading parts (by id suffix), whether readings' vital signs panels, and which
+    observation kinds a search may return."""
 
     parts: frozenset[str]
     kinds: frozenset[str]
+    panel: bool
 
 
-ALL = Selection(frozenset(p.suffix for p in PARTS), frozenset(KINDS))
+ALL = Selection(frozenset(p.suffix for p in PARTS), frozenset(KINDS), panel=True)
 
 
 def select_codes(codes: Sequence[str], categories: Sequence[str]) -> Selection:
     """Repeated parameters must all match (and); commas in one value are alternatives (or)."""
-    parts, kinds = set(ALL.parts), set(ALL.kinds)
+    parts, kinds, panel = set(ALL.parts), set(ALL.kinds), ALL.panel
     for value in codes:
         tokens = parse_tokens(value, "code")
         parts &= {p.suffix for p in PARTS if any(t.matches(p.codings) for t in tokens)}
         kinds &= {k for k in KINDS if any(t.matches(kind_codings(k)) for t in tokens)}
+        panel = panel and any(t.matches([PANEL_CODING]) for t in tokens)
     for value in categories:
         tokens = parse_tokens(value, "category")
-        parts &= {
-            p.suffix for p in PARTS if any(t.matches([(CATEGORY, p.category, "")]) for t in tokens)
-        }
-        kinds &= {k for k in KINDS if any(t.matches([(CATEGORY, KINDS[k][2], "")]) for t in tokens)}
-    return Selection(frozenset(parts), frozenset(kinds))
+        parts &= {p.suffix for p in PARTS if _in_category(tokens, p.category)}
+        kinds &= {k for k in KINDS if _in_category(tokens, KINDS[k][2])}
+        panel = panel and _in_category(tokens, PANEL_CATEGORY)
+    return Selection(frozenset(parts), frozenset(kinds), panel)
+
+
+def _in_category(tokens: Sequence[Token], category: str) -> bool:
+    return any(t.matches([(CATEGORY, category, "")]) for t in tokens)
 
 
 _INSTANT = re.compile(

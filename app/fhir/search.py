@@ -1,5 +1,5 @@
-"""Observation search: readings (one Observation per vital sign) and side-effect observations,
-as one stable order, paged by a cursor that never skips or repeats a resource."""
+"""Observation search: readings (one Observation per vital sign and a panel of them) and
+side-effect observations, as one stable order, paged by a cursor that never skips or repeats a resource."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from app.audit import service as audit
 from app.auth.deps import Principal
 from app.errors import NotFound, ValidationFailed
 from app.fhir import mapping
-from app.fhir.codes import OBSERVATION_ID, PART_BY_SUFFIX, PARTS, READING_ID
+from app.fhir.codes import OBSERVATION_ID, PANEL_SUFFIX, PART_BY_SUFFIX, PARTS, READING_ID
 from app.fhir.models import ObservationIdentifier
 from app.fhir.params import (
     Bound,
@@ -34,9 +34,11 @@ from app.readings.models import Reading
 from app.schemas import decode_cursor, encode_cursor, parse_time, parse_uuid
 
 # A resource's place in the order: bedside time, the entry's id, readings before observations
-# (should both share an id), and the part of the reading in PARTS order.
+# (should both share an id), and the part of the reading in PARTS order, its panel after them:
+# after the members it references, and a cursor given before readings had panels still names
+# the same part.
 Key = tuple[datetime, uuid.UUID, int, int]
-PART_INDEX = {part.suffix: index for index, part in enumerate(PARTS)}
+PART_INDEX = {**{part.suffix: index for index, part in enumerate(PARTS)}, PANEL_SUFFIX: len(PARTS)}
 READING, OBSERVATION = 0, 1
 
 
@@ -245,18 +247,18 @@ def _reading_items(
     after: Key | None,
     limit: int,
 ) -> list[Item]:
-    """The selected parts of the first ``limit`` readings from ``after`` on."""
+    """The selected parts (and panels) of the first ``limit`` readings from ``after`` on."""
     if where is None:
         return []
     rows = _entries_from(db, Reading, where, after, limit)
     identifiers = client_identifiers(db, [r.id for r, _ in rows])
     items: list[Item] = []
     for reading, owner in rows:
-        for part in mapping.reading_parts(reading, sorted(selection.parts)):
+        for suffix in mapping.reading_suffixes(reading, selection):
             make = partial(
-                mapping.reading_observation, reading, part, owner, identifiers.get(reading.id, [])
+                mapping.reading_resource, reading, suffix, owner, identifiers.get(reading.id, [])
             )
-            items.append(Item(reading_key(reading, part.suffix), reading.infusion_id, make))
+            items.append(Item(reading_key(reading, suffix), reading.infusion_id, make))
     return items
 
 
@@ -287,8 +289,10 @@ def _readings_where(
     selection: Selection,
     bounds: Sequence[Bound],
 ) -> list[ColumnElement[bool]] | None:
-    """Conditions on readings with at least one selected part; None when no part is selected."""
-    columns = [getattr(Reading, PART_BY_SUFFIX[s].field) for s in sorted(selection.parts)]
+    """Conditions on readings with a selected Observation; None when none is selected. Every
+    reading with a part has a panel."""
+    suffixes = PART_BY_SUFFIX if selection.panel else sorted(selection.parts)
+    columns = [getattr(Reading, PART_BY_SUFFIX[s].field) for s in suffixes]
     if not columns:
         return None
     return [
@@ -307,6 +311,8 @@ def _total(
     total = 0
     if readings_where is not None:
         counts = [func.count(getattr(Reading, PART_BY_SUFFIX[s].field)) for s in selection.parts]
+        if selection.panel:  # every reading found has a part (readings_where), so a panel
+            counts.append(func.count())
         total += int(db.scalar(select(sum(counts[1:], counts[0])).where(*readings_where)) or 0)
     if selection.kinds:
         total += int(db.scalar(select(func.count()).where(*observations_where)) or 0)

@@ -16,7 +16,7 @@ from app.audit import service as audit
 from app.auth.deps import Principal
 from app.errors import NotFound
 from app.fhir import mapping
-from app.fhir.codes import PART_BY_SUFFIX, rule_parts
+from app.fhir.codes import rule_parts
 from app.fhir.search import client_identifiers, observation_key, reading_key
 from app.infusions.models import Infusion
 from app.infusions.service import load_infusion
@@ -25,7 +25,7 @@ from app.patients.models import Patient
 from app.patients.service import load_patient
 from app.readings.models import Reading
 
-# Observation ids: a reading's part is "<reading id>-<part>", a side effect is its own id.
+# Observation ids: a reading's part (or panel) is "<reading id>-<part>", a side effect its own id.
 _OBSERVATION_ID = re.compile(
     r"^(?P<id>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"
     r"(?:-(?P<part>[a-z0-9]+))?$"
@@ -53,10 +53,10 @@ def read_encounter(db: Session, principal: Principal, infusion_id: str) -> dict[
 
 
 def reading_resource(db: Session, reading: Reading, suffix: str) -> dict[str, Any]:
-    """One part of a stored reading, with the identifiers its client gave it."""
+    """One part (or the panel) of a stored reading, with the identifiers its client gave it."""
     patient_id = _patient_of(db, reading.infusion_id)
     identifiers = client_identifiers(db, [reading.id]).get(reading.id, [])
-    return mapping.reading_observation(reading, PART_BY_SUFFIX[suffix], patient_id, identifiers)
+    return mapping.reading_resource(reading, suffix, patient_id, identifiers)
 
 
 def read_observation(db: Session, principal: Principal, resource_id: str) -> dict[str, Any]:
@@ -66,12 +66,10 @@ def read_observation(db: Session, principal: Principal, resource_id: str) -> dic
     entry_id, suffix = uuid.UUID(match["id"]), match["part"]
     if suffix is not None:
         reading = db.get(Reading, entry_id)
-        part = PART_BY_SUFFIX.get(suffix)
         if (
             reading is None
             or reading.clinic_id != principal.clinic_id
-            or part is None
-            or getattr(reading, part.field) is None
+            or suffix not in mapping.reading_suffixes(reading)
         ):
             raise NotFound("no such Observation")
         audit.record(db, principal, "fhir.observation.read", "Reading", reading.id)
@@ -98,10 +96,10 @@ def everything(
     )
     identifiers = client_identifiers(db, [r.id for r in readings])
     keyed = [
-        (reading_key(r, part.suffix), mapping.reading_observation(
-            r, part, patient.id, identifiers.get(r.id, [])))
+        (reading_key(r, suffix), mapping.reading_resource(
+            r, suffix, patient.id, identifiers.get(r.id, [])))
         for r in readings
-        for part in mapping.reading_parts(r)
+        for suffix in mapping.reading_suffixes(r)
     ] + [(observation_key(o), mapping.side_effect_observation(o, patient.id)) for o in observations]  # fmt: skip
     keyed.sort(key=lambda item: item[0])
     alerts = session_alerts(db, infusion.id)
