@@ -9,7 +9,9 @@ import pytest
 from tests.factories import (
     World,
     ago,
+    alert_items,
     parse_time,
+    post_observation,
     raised,
     started,
 )
@@ -31,6 +33,58 @@ def void(world: World, entry: Json, what: str = "readings") -> None:
 
 def same(a: str | None, b: str | None) -> bool:
     return a is not None and b is not None and parse_time(a) == parse_time(b)
+
+
+# --- late entries into a discharged or aborted session --------------------------------------
+def closed(world: World, how: str) -> Json:
+    """A session started 40 and ended 35 minutes ago, then discharged (with override) or aborted."""
+    session = started(world, minutes_ago=40)
+    world.transition(session, "end", at=ago(35))
+    if how == "discharged":
+        return world.transition(
+            session, "discharge", world.clinician, override_reason="transferred to ward"
+        )
+    return world.transition(session, "abort", reason="patient asked to stop")
+
+
+@pytest.mark.parametrize("how", ["discharged", "aborted"])
+def test_a_late_reading_into_a_closed_session_leaves_its_alerts_resolved(
+    world: World, how: str
+) -> None:
+    session = closed(world, how)
+    cursor = world.dashboard.get("/v1/alerts").json()["changes_cursor"]
+    late = world.reading(session, measured_at=ago(38), heart_rate=140)
+    found = raised(late, "hr.high")
+    assert (found["status"], found["resolution_note"]) == ("resolved", f"session {how}")
+    assert found["resolved_at"] is not None and found["value"] == 140
+    assert alert(world, found["id"]) == found
+    assert alert_items(world.nurse, session_id=session["id"], status="active") == []
+    assert found in alert_items(world.dashboard, changed_after=cursor)
+
+
+@pytest.mark.parametrize("how", ["discharged", "aborted"])
+def test_a_late_observation_into_a_closed_session_leaves_its_alert_resolved(
+    world: World, how: str
+) -> None:
+    session = closed(world, how)
+    late = post_observation(world, session, kind="vomiting", severity=2, measured_at=ago(30))
+    found = raised(late, "symptom.vomiting")
+    assert (found["status"], found["resolution_note"]) == ("resolved", f"session {how}")
+    assert alert(world, found["id"]) == found
+    assert alert_items(world.nurse, session_id=session["id"], status="active") == []
+
+
+def test_a_late_batch_into_a_closed_session_shows_every_alert_as_it_stands(world: World) -> None:
+    session = closed(world, "aborted")
+    body = {"readings": [{"measured_at": ago(m), "heart_rate": 140} for m in (39, 38)]}
+    response = world.nurse.post(f"/v1/sessions/{session['id']}/readings:batch", json=body)
+    assert response.status_code == 201, response.text
+    items = response.json()["items"]
+    alerts = [a for item in items for a in item["alerts"] if a["rule"] == "hr.high"]
+    assert len(alerts) == 2 and len({a["id"] for a in alerts}) == 1
+    assert {(a["status"], a["resolution_note"], a["count"]) for a in alerts} == {
+        ("resolved", "session aborted", 2)
+    }
 
 
 # --- an updated alert's value and threshold come from the same finding --------------------------

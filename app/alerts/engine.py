@@ -82,6 +82,8 @@ _POST_ASSESSMENTS = Prepared(
     )
     .order_by(_observations.c.measured_at, _observations.c.id)
 )
+# The notes the discharge and abort transitions resolve a session's alerts with.
+CLOSING_NOTES = {S.DISCHARGED: "session discharged", S.ABORTED: "session aborted"}
 _SET_NEXT_CHECK = Prepared(
     update(_infusions)
     .where(_infusions.c.id == bindparam("infusion_id"))
@@ -163,6 +165,7 @@ def evaluate_readings(
     if ordered:
         time_changes = evaluate_time_rules(db, infusion, now, active=active, protocol=protocol)
         results[ordered[-1]["id"]][1].extend(time_changes)
+        _end_with_session(db, infusion, now, [changed for _, changed in results.values()])
     return results
 
 
@@ -202,6 +205,7 @@ def evaluate_observation(
     changed = _apply(db, infusion, active, findings, seen_at=at, now=now, observation_id=row["id"])
     if kind == "dissociation":
         changed.extend(evaluate_time_rules(db, infusion, now, active=active, protocol=protocol))
+    _end_with_session(db, infusion, now, [changed])
     return changed
 
 
@@ -283,6 +287,21 @@ def resolve_all(db: Session, infusion: Any, note: str, now: datetime) -> list[di
     ]
     _SET_NEXT_CHECK.execute(db, {"infusion_id": infusion.id, "at": None})
     return changed
+
+
+def _end_with_session(
+    db: Session, infusion: Any, now: datetime, answers: list[list[dict[str, Any]]]
+) -> None:
+    """A late entry into a closed session: the alerts it raised end with the session at once.
+
+    ``answers`` are the alert lists the request returns; each alert is shown as it stands.
+    """
+    if infusion.status not in CLOSING_NOTES:
+        return
+    closed = resolve_all(db, infusion, CLOSING_NOTES[infusion.status], now)
+    final = {alert["id"]: alert for alert in closed}
+    for changed in answers:
+        changed[:] = [final.get(alert["id"], alert) for alert in changed]
 
 
 def news2_of(db: Session, infusion: Any, reading: Any) -> News2:
