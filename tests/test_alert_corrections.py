@@ -13,6 +13,7 @@ from tests.factories import (
     parse_time,
     post_observation,
     raised,
+    shifted,
     started,
 )
 
@@ -114,3 +115,48 @@ def test_a_lower_violation_keeps_the_limit_of_the_current_severity(world: World)
     world.reading(session, measured_at=ago(6), heart_rate=135)
     later = raised(world.reading(session, measured_at=ago(5), heart_rate=115), "hr.high")
     assert (later["severity"], later["value"], later["threshold"]) == ("high", 115, 130)
+
+
+# --- vitals.overdue restarts its clock when a valid reading arrives -------------------------
+def overdue(world: World, session: Json) -> list[Json]:
+    found = alert_items(world.dashboard, session_id=session["id"])
+    return [a for a in found if a["rule"] == "vitals.overdue"]
+
+
+def test_a_backfilled_reading_resolves_overdue_and_a_new_one_opens_on_the_new_gap(
+    world: World,
+) -> None:
+    session = started(world, minutes_ago=40)
+    [stale] = overdue(world, session)
+    assert stale["severity"] == "medium" and stale["value"] >= 40
+    cursor = world.dashboard.get("/v1/alerts").json()["changes_cursor"]
+    reading = world.reading(session, measured_at=ago(20), heart_rate=76)
+    changes = [a for a in reading["alerts"] if a["rule"] == "vitals.overdue"]
+    [ended] = [a for a in changes if a["id"] == stale["id"]]
+    [fresh] = [a for a in changes if a["id"] != stale["id"]]
+    assert (ended["status"], ended["resolution_note"]) == ("resolved", "condition ended")
+    assert (fresh["status"], fresh["severity"], fresh["threshold"]) == ("open", "low", 15)
+    assert 20 - 0.1 <= fresh["value"] <= 21
+    assert same(fresh["first_seen_at"], shifted(reading["measured_at"], 15))
+    assert same(fresh["last_seen_at"], shifted(reading["measured_at"], 15))
+    seen = {a["id"]: a["status"] for a in alert_items(world.dashboard, changed_after=cursor)}
+    assert seen == {stale["id"]: "resolved", fresh["id"]: "open"}
+
+
+def test_a_reading_measured_now_only_resolves_overdue(world: World) -> None:
+    session = started(world, minutes_ago=40)
+    [stale] = overdue(world, session)
+    cursor = world.dashboard.get("/v1/alerts").json()["changes_cursor"]
+    reading = world.reading(session, measured_at=ago(0.5), heart_rate=76)
+    [ended] = [a for a in reading["alerts"] if a["rule"] == "vitals.overdue"]
+    assert (ended["id"], ended["status"]) == (stale["id"], "resolved")
+    assert [a["id"] for a in alert_items(world.dashboard, changed_after=cursor)] == [stale["id"]]
+
+
+def test_a_late_entry_older_than_the_clock_leaves_overdue_as_it_is(world: World) -> None:
+    session = started(world, minutes_ago=40)
+    [stale] = overdue(world, session)
+    reading = world.reading(session, measured_at=ago(45), heart_rate=76)  # before the start
+    assert [a for a in reading["alerts"] if a["rule"] == "vitals.overdue"] == []
+    [same_one] = overdue(world, session)
+    assert (same_one["id"], same_one["status"]) == (stale["id"], "open")

@@ -236,33 +236,27 @@ def evaluate_time_rules(
             clocks["dissociation.unresolved"] = infusion.infusion_ended_at
     for rule, since in clocks.items():
         alert = active.get(rule)
-        if since is None:
-            if alert is not None:  # time rules do not latch: the condition has ended
-                changed.append(
-                    store.save(
-                        db, alert, lifecycle.resolve(alert, now=now, note="condition ended"), now
-                    )
-                )
-                active.pop(rule)
-            continue
-        finding, next_change = time_finding(protocol, rule, since, now)
-        if next_change is not None:
-            next_checks.append(next_change)
-        if finding.severity is None:
-            if alert is not None:
-                changed.append(
-                    store.save(
-                        db, alert, lifecycle.resolve(alert, now=now, note="condition ended"), now
-                    )
-                )
-                active.pop(rule)
+        finding, began = Finding(rule, None), None
+        if since is not None:
+            finding, next_change = time_finding(protocol, rule, since, now)
+            if next_change is not None:
+                next_checks.append(next_change)
+            began = deadline_of(protocol, rule, since, protocol.thresholds[rule].limits()[0][0])
+        # Time rules do not latch: an alert resolves when its condition ends, also when a valid
+        # reading restarted the clock after the alert's began (a gap still too long opens anew).
+        restarted = alert is not None and began is not None and began > alert["first_seen_at"]
+        if alert is not None and (finding.severity is None or restarted):
+            resolved = lifecycle.resolve(alert, now=now, note="condition ended")
+            changed.append(store.save(db, alert, resolved, now))
+            active.pop(rule)
+            alert = None
+        if since is None or finding.severity is None:
             continue
         deadline = deadline_of(protocol, rule, since, finding.severity)
         if alert is None:
-            first_severity = protocol.thresholds[rule].limits()[0][0]
             after = lifecycle.open_alert(
                 finding, infusion=infusion, seen_at=deadline, now=now, protocol_version=infusion.protocol_version,
-                first_seen_at=deadline_of(protocol, rule, since, first_severity),
+                first_seen_at=began,
             )  # fmt: skip
             ALERTS_RAISED.labels(rule, finding.severity).inc()
         elif SEVERITY_RANK[finding.severity] > SEVERITY_RANK[alert["severity"]]:
