@@ -16,6 +16,7 @@ from tests.factories import (
     shifted,
     started,
 )
+from tests.factories import acknowledge_alert as acknowledge
 
 Json = dict[str, Any]
 
@@ -115,6 +116,82 @@ def test_a_lower_violation_keeps_the_limit_of_the_current_severity(world: World)
     world.reading(session, measured_at=ago(6), heart_rate=135)
     later = raised(world.reading(session, measured_at=ago(5), heart_rate=115), "hr.high")
     assert (later["severity"], later["value"], later["threshold"]) == ("high", 115, 130)
+
+
+# --- entering in error the evidence that cleared or last violated ---------------------------
+def test_voiding_the_reading_that_cleared_an_alert_unclears_it(world: World) -> None:
+    session = started(world)
+    opened = raised(world.reading(session, measured_at=ago(6), heart_rate=135), "hr.high")
+    clearing = world.reading(session, measured_at=ago(5), heart_rate=80)
+    assert same(alert(world, opened["id"])["cleared_at"], clearing["measured_at"])
+    void(world, clearing)
+    now = alert(world, opened["id"])
+    assert (now["status"], now["cleared_at"]) == ("open", None)
+    acked = acknowledge(world, opened)
+    assert (acked["status"], acked["resolution_note"]) == ("acknowledged", None)
+
+
+def test_voiding_one_clearing_reading_leaves_the_next_one_clearing(world: World) -> None:
+    session = started(world)
+    opened = raised(world.reading(session, measured_at=ago(6), heart_rate=135), "hr.high")
+    first = world.reading(session, measured_at=ago(5), heart_rate=80)
+    second = world.reading(session, measured_at=ago(4), heart_rate=82)
+    world.reading(session, measured_at=ago(3), systolic=128, diastolic=80)  # no heart rate
+    void(world, first)
+    assert same(alert(world, opened["id"])["cleared_at"], second["measured_at"])
+    done = acknowledge(world, opened)
+    assert (done["status"], done["resolution_note"]) == ("resolved", "cleared")
+
+
+def test_voiding_the_latest_violation_takes_value_and_times_from_the_remaining_one(
+    world: World,
+) -> None:
+    session = started(world)
+    first = world.reading(session, measured_at=ago(6), heart_rate=135)
+    clearing = world.reading(session, measured_at=ago(5), heart_rate=80)
+    latest = world.reading(session, measured_at=ago(4), heart_rate=120)
+    opened = raised(latest, "hr.high")
+    assert (opened["value"], opened["cleared_at"], opened["count"]) == (120, None, 2)
+    void(world, latest)
+    now = alert(world, opened["id"])
+    assert (now["status"], now["severity"], now["value"], now["threshold"]) == (
+        "open", "high", 135, 130,
+    )  # fmt: skip
+    assert now["reading_id"] == first["id"] and "135" in now["message"]
+    assert same(now["last_seen_at"], first["measured_at"])
+    assert same(now["cleared_at"], clearing["measured_at"])
+
+
+def test_voiding_the_observation_that_cleared_an_alert_unclears_it(world: World) -> None:
+    session = started(world)
+    vomit = post_observation(world, session, kind="vomiting", severity=1, measured_at=ago(6))
+    opened = raised(vomit, "symptom.vomiting")
+    clearing = post_observation(world, session, kind="vomiting", severity=0, measured_at=ago(5))
+    assert same(alert(world, opened["id"])["cleared_at"], clearing["measured_at"])
+    void(world, clearing, "observations")
+    assert alert(world, opened["id"])["cleared_at"] is None
+
+
+def test_voiding_the_symptom_that_cleared_symptom_severe_unclears_it(world: World) -> None:
+    session = started(world)
+    nausea = post_observation(world, session, kind="nausea", severity=3, measured_at=ago(6))
+    opened = raised(nausea, "symptom.severe")
+    settled = post_observation(world, session, kind="nausea", severity=1, measured_at=ago(5))
+    assert same(alert(world, opened["id"])["cleared_at"], settled["measured_at"])
+    void(world, settled, "observations")
+    assert alert(world, opened["id"])["cleared_at"] is None
+
+
+def test_voiding_the_only_evidence_still_resolves_the_alert(world: World) -> None:
+    session = started(world)
+    reading = world.reading(session, measured_at=ago(6), heart_rate=135)
+    world.reading(session, measured_at=ago(5), heart_rate=80)
+    void(world, reading)
+    done = alert(world, raised(reading, "hr.high")["id"])
+    assert (done["status"], done["resolution_note"]) == (
+        "resolved",
+        "entered-in-error: wrong patient",
+    )
 
 
 # --- vitals.overdue restarts its clock when a valid reading arrives -------------------------

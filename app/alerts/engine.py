@@ -8,12 +8,10 @@ from types import SimpleNamespace
 from typing import Any
 
 from prometheus_client import Counter
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from app.alerts import lifecycle, store
-from app.alerts import queries as alert_queries
-from app.alerts.models import AlertEvidence
 from app.alerts.news2 import CARRY_FORWARD, DEFAULT_CARRY_FORWARD, News2, compute
 from app.alerts.rules import (
     SEVERITY_RANK,
@@ -156,10 +154,7 @@ def evaluate_readings(
     ordered = sorted(rows, key=lambda r: (r["measured_at"], str(r["id"])))
     for row in ordered:
         at = row["measured_at"]
-        reading = SimpleNamespace(**row)
-        news2 = compute(reading, _carry_candidates(db, infusion.id, reading))
-        phase = phase_at(infusion, at)
-        findings = reading_findings(protocol, reading, phase=phase, baseline=baseline, news2=news2)
+        news2, findings = judge_reading(db, infusion, protocol, SimpleNamespace(**row), baseline)
         changed = _apply(db, infusion, active, findings, seen_at=at, now=now, reading_id=row["id"])
         results[row["id"]] = (news2, changed)
     if ordered:
@@ -169,6 +164,39 @@ def evaluate_readings(
     return results
 
 
+def judge_reading(
+    db: Session,
+    infusion: Any,
+    protocol: ProtocolBody,
+    reading: Any,
+    baseline: Any | None,
+    *,
+    carry_forward: bool = True,
+) -> tuple[News2, list[Finding]]:
+    """A reading's NEWS2 and findings (without carry-forward its NEWS2 is the reading's own)."""
+    candidates = _carry_candidates(db, infusion.id, reading) if carry_forward else []
+    news2 = compute(reading, candidates)
+    phase = phase_at(infusion, reading.measured_at)
+    return news2, reading_findings(protocol, reading, phase=phase, baseline=baseline, news2=news2)
+
+
+def observation_findings(protocol: ProtocolBody, row: Any) -> list[Finding]:
+    """The observation rule this observation is judged on, as a finding (none for other kinds)."""
+    kind = row["kind"]
+    if kind == "sedation":
+        return [observation_finding(protocol, "sedation.deep", row["moaas"], "MOAA/S")]
+    if kind == "dissociation":
+        label = "Dissociation severity"
+        return [observation_finding(protocol, "dissociation.severe", row["severity"], label)]
+    if kind == "vomiting":
+        label = "Vomiting severity"
+        return [observation_finding(protocol, "symptom.vomiting", row["severity"], label)]
+    if kind in SYMPTOM_KINDS:
+        label = f"{kind.replace('_', ' ').capitalize()} severity"
+        return [observation_finding(protocol, "symptom.severe", row["severity"], label)]
+    return []
+
+
 def evaluate_observation(
     db: Session, infusion: Any, row: dict[str, Any], now: datetime
 ) -> list[dict[str, Any]]:
@@ -176,32 +204,15 @@ def evaluate_observation(
     protocol = protocol_of(db, infusion)
     active = store.active_alerts(db, infusion.id)
     kind, at = row["kind"], row["measured_at"]
-    findings: list[Finding] = []
-    if kind == "sedation":
-        findings.append(observation_finding(protocol, "sedation.deep", row["moaas"], "MOAA/S"))
-    elif kind == "dissociation":
-        findings.append(
-            observation_finding(
-                protocol, "dissociation.severe", row["severity"], "Dissociation severity"
-            )
-        )
-    elif kind == "vomiting":
-        findings.append(
-            observation_finding(protocol, "symptom.vomiting", row["severity"], "Vomiting severity")
-        )
-    elif kind in SYMPTOM_KINDS:
-        finding = observation_finding(
-            protocol,
-            "symptom.severe",
-            row["severity"],
-            f"{kind.replace('_', ' ').capitalize()} severity",
-        )
+    findings = [
+        finding
+        for finding in observation_findings(protocol, row)
         # One alert covers every symptom: it clears only when no symptom's latest assessment
         # is still severe (a mild headache does not clear a severe nausea).
-        if finding.severity is not None or not _any_symptom_still_severe(
-            db, infusion.id, protocol, at
-        ):
-            findings.append(finding)
+        if finding.rule != "symptom.severe"
+        or finding.severity is not None
+        or not any_symptom_still_severe(db, infusion.id, protocol, at)
+    ]
     changed = _apply(db, infusion, active, findings, seen_at=at, now=now, observation_id=row["id"])
     if kind == "dissociation":
         changed.extend(evaluate_time_rules(db, infusion, now, active=active, protocol=protocol))
@@ -330,20 +341,6 @@ def _carry_candidates(db: Session, infusion_id: uuid.UUID, reading: Any) -> list
     return found
 
 
-_EVIDENCE_LEFT = Prepared(
-    select(func.count().label("n"))
-    .select_from(
-        table_of(AlertEvidence)
-        .outerjoin(_readings, table_of(AlertEvidence).c.reading_id == _readings.c.id)
-        .outerjoin(_observations, table_of(AlertEvidence).c.observation_id == _observations.c.id)
-    )
-    .where(
-        table_of(AlertEvidence).c.alert_id == bindparam("alert_id"),
-        or_(_readings.c.status == "final", _observations.c.status == "final"),
-    )
-)
-
-
 def entered_in_error(
     db: Session,
     infusion: Any,
@@ -353,24 +350,13 @@ def entered_in_error(
     reading_id: uuid.UUID | None = None,
     observation_id: uuid.UUID | None = None,
 ) -> list[dict[str, Any]]:
-    """Resolve the active alerts whose only evidence this entry was; re-judge the time rules."""
-    changed = []
-    active = store.active_alerts(db, infusion.id)
-    for alert in alert_queries.alerts_with_evidence(
-        db, reading_id=reading_id, observation_id=observation_id
-    ):
-        if alert["status"] == "resolved":
-            continue
-        left = _EVIDENCE_LEFT.first(db, {"alert_id": alert["id"]})
-        if left is not None and left.n == 0:
-            resolved = lifecycle.resolve(alert, now=now, note=f"entered-in-error: {reason}")
-            changed.append(store.save(db, alert, resolved, now))
-            active.pop(alert["rule"], None)
-    changed.extend(evaluate_time_rules(db, infusion, now, active=active))
-    return changed
+    """Correct the session's alerts for an entry that no longer counts; re-judge the time rules."""
+    from app.alerts.corrections import correct  # corrections builds on this module
+
+    return correct(db, infusion, reason, now, reading_id=reading_id, observation_id=observation_id)
 
 
-def _any_symptom_still_severe(
+def any_symptom_still_severe(
     db: Session, infusion_id: uuid.UUID, protocol: ProtocolBody, at: datetime
 ) -> bool:
     """Whether some symptom's latest valid observation up to ``at`` still violates symptom.severe."""
