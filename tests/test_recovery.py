@@ -197,6 +197,24 @@ def test_assessments_are_listed_in_time_order_and_only_after_the_end(world: Worl
     assert body["dissociation"]["minutes_to_resolution"] == pytest.approx(30, abs=EPS)
 
 
+def test_an_assessment_measured_at_the_end_itself_is_not_after_it(world: World) -> None:
+    session = recovering(world, started=120, ended=70)
+    assess(world, session, 0, 0)
+    body = recovery(world, session)
+    assert body["dissociation"]["assessments"] == []
+    assert (body["status"], body["dissociation"]["resolved_at"]) == ("unresolved_overdue", None)
+    assert body["dissociation"]["minutes_to_resolution"] is None
+    [alert] = session_alerts(world, session, "dissociation.unresolved")
+    assert alert["status"] == "open"
+    just_after = assess(world, session, 0, 0, seconds=1)
+    body = recovery(world, session)
+    assert [a["id"] for a in body["dissociation"]["assessments"]] == [just_after["id"]]
+    assert body["dissociation"]["minutes_to_resolution"] == pytest.approx(1 / 60, abs=EPS)
+    assert body["status"] == "resolved_within_30"
+    [done] = session_alerts(world, session, "dissociation.unresolved")
+    assert (done["status"], done["resolution_note"]) == ("resolved", "condition ended")
+
+
 def test_next_assessment_is_due_15_minutes_after_the_last_until_resolved(world: World) -> None:
     session = recovering(world, ended=40)
     assert same(recovery(world, session)["next_assessment_due_at"], after_end(session, 15))

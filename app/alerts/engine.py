@@ -76,7 +76,7 @@ _POST_ASSESSMENTS = Prepared(
         _observations.c.infusion_id == bindparam("infusion_id"),
         _observations.c.status == "final",
         _observations.c.kind == "dissociation",
-        _observations.c.measured_at >= bindparam("ended_at"),
+        _observations.c.measured_at > bindparam("ended_at"),  # after the end, not at it
     )
     .order_by(_observations.c.measured_at, _observations.c.id)
 )

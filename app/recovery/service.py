@@ -99,7 +99,9 @@ def recovery(db: Session, infusion: Any, at: datetime) -> RecoveryRead:
     observations = _POST_OBSERVATIONS.all(
         db, {"infusion_id": infusion.id, "since": ended, "until": at}
     )
-    assessments = [o for o in observations if o.kind == "dissociation"]
+    # Dissociation is judged from assessments measured after the end (not at it: an assessment
+    # at the end itself describes the infusion, and would resolve it in 0 minutes).
+    assessments = [o for o in observations if o.kind == "dissociation" and o.measured_at > ended]
     resolved = resolution(assessments)
     since_end = minutes_between(ended, at)
     minutes_to_resolution = (
