@@ -192,6 +192,20 @@ def test_aborted_session_takes_only_readings_measured_before_the_abort(
         assert world.readings(session) == before
 
 
+def test_a_batch_into_an_aborted_session_names_the_item_that_is_not_a_late_entry(
+    world: World,
+) -> None:
+    session = world.session(state="in_progress")
+    aborted = world.transition(session, "abort", at=ago(10), reason="patient asked to stop")
+    before = world.readings(session)
+    items = [{"measured_at": shifted(aborted["aborted_at"], offset), "heart_rate": 80}
+             for offset in (-3, -2, 1)]  # fmt: skip
+    url = f"/v1/sessions/{session['id']}/readings:batch"
+    body = problem(world.nurse.post(url, json={"readings": items}), 409, "conflict")
+    assert [e["loc"] for e in body["errors"]] == [["body", "readings", 2, "measured_at"]]
+    assert world.readings(session) == before
+
+
 def _batch(count: int) -> list[dict[str, Any]]:
     start = (datetime.now(UTC) - timedelta(hours=2)).replace(microsecond=0)  # whole seconds
     return [

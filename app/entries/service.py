@@ -57,9 +57,11 @@ def check_measured_at(
         )
     closed = closed_at(infusion)
     if closed is not None and measured_at >= closed:
+        before = closed.isoformat().replace("+00:00", "Z")
         raise Conflict(
-            f"the session is {infusion.status}: only late entries measured before "
-            f"{closed.isoformat().replace('+00:00', 'Z')} are accepted"
+            f"the session is {infusion.status}: only late entries measured before {before} "
+            "are accepted",
+            errors=[{"loc": [*loc, "measured_at"], "msg": f"must lie before {before}"}],
         )
 
 
