@@ -1,11 +1,14 @@
 """Load the running server on loopback and compare it with a no-op FastAPI app.
 
     python -m benchmarks.load [--seconds 5] [--clients 32] [--rounds 3] [--workers 1]
-                              [--preload N]
+                              [--preload N] [--floor]
 
 ``--preload N`` first stores N readings in 1,000-reading sessions of the same clinic (straight
 into the database, as a busy clinic's history would be), to show that costs do not grow with
 the amount of data: compare a run with ``--preload 10000`` to one with ``--preload 1000000``.
+
+``--floor`` also measures benchmarks/floor_app.py: the no-op plus a reading post's SQL written
+by hand on one sqlite3 connection, the most a committed post can reach on this machine.
 
 Starts `vigil serve` on a fresh SQLite database (or VIGIL_DATABASE_URL) and the no-op app of
 benchmarks/noop_app.py under the same uvicorn, then measures each target in turn, alternating,
@@ -190,6 +193,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--preload", type=int, default=0, help="readings stored before measuring")
+    parser.add_argument(
+        "--floor", action="store_true", help="also measure the hand-written SQL floor"
+    )
     args = parser.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="vigil-bench-")
@@ -201,7 +207,7 @@ def main() -> None:
     clinic = cli(env, "clinics", "create", "Benchmark clinic")
     token = cli(env, "keys", "create", "--role", "nurse", "--clinic", clinic)
 
-    vigil_port, noop_port = free_port(), free_port()
+    vigil_port, noop_port, floor_port = free_port(), free_port(), free_port()
     servers = [
         start_vigil(env, vigil_port, args.workers),
         subprocess.Popen(
@@ -210,6 +216,13 @@ def main() -> None:
             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         ),
     ]  # fmt: skip
+    if args.floor:
+        servers.append(subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "benchmarks.floor_app:app", "--port", str(floor_port),
+             "--log-level", "warning", "--no-access-log", "--workers", str(args.workers)],
+            cwd=ROOT, env={**os.environ, "FLOOR_DB": f"{tmp}/floor.db"},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        ))  # fmt: skip
     try:
         wait_ready(f"http://{HOST}:{vigil_port}/readyz")
         wait_ready(f"http://{HOST}:{noop_port}/echo")
@@ -262,6 +275,14 @@ def main() -> None:
                                        f"If-None-Match: {etag}"): r,
             ),
         }  # fmt: skip
+        if args.floor:
+            wait_ready(f"http://{HOST}:{floor_port}/openapi.json")
+            floor = request_bytes("POST", "/echo", floor_port, None, reading)
+            targets = {
+                **dict(list(targets.items())[:2]),
+                "floor POST (hand-written SQL)": (floor_port, lambda r=floor: r),
+                **dict(list(targets.items())[2:]),
+            }
         results: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
         for _ in range(args.rounds):
             for name, (port, make) in targets.items():
@@ -286,10 +307,8 @@ def main() -> None:
         "GET": summary["no-op GET /echo"]["rps"],
     }
     for name, row in summary.items():
-        ratio = (
-            row["rps"]
-            / yardstick[name.split()[0] if not name.startswith("no-op") else name.split()[1]]
-        )
+        method = name.split()[1] if name.startswith(("no-op", "floor")) else name.split()[0]
+        ratio = row["rps"] / yardstick[method]
         print(f"{name:34} {row['rps']:8.0f} {row['p50_ms']:8.2f} {row['p99_ms']:8.2f} {ratio:8.0%}")
 
 
