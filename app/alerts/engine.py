@@ -341,21 +341,6 @@ def _carry_candidates(db: Session, infusion_id: uuid.UUID, reading: Any) -> list
     return found
 
 
-def entered_in_error(
-    db: Session,
-    infusion: Any,
-    reason: str,
-    now: datetime,
-    *,
-    reading_id: uuid.UUID | None = None,
-    observation_id: uuid.UUID | None = None,
-) -> list[dict[str, Any]]:
-    """Correct the session's alerts for an entry that no longer counts; re-judge the time rules."""
-    from app.alerts.corrections import correct  # corrections builds on this module
-
-    return correct(db, infusion, reason, now, reading_id=reading_id, observation_id=observation_id)
-
-
 def any_symptom_still_severe(
     db: Session, infusion_id: uuid.UUID, protocol: ProtocolBody, at: datetime
 ) -> bool:

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
-from app.alerts import engine
+from app.alerts import corrections
 from app.audit import service as audit
 from app.auth.deps import Principal
 from app.db import utcnow
@@ -108,5 +108,5 @@ def flag_in_error(
         )
         db.flush()
         audit.record(db, principal, f"{name}.entered_in_error", name.capitalize(), found.id)
-        engine.entered_in_error(db, infusion, reason, now, **{f"{name}_id": found.id})
+        corrections.correct(db, infusion, reason, now, **{f"{name}_id": found.id})
     return infusion, found
