@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import inspect
 import json
+import sqlite3
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
@@ -19,6 +21,7 @@ from fastapi.utils import is_body_allowed_for_status_code
 from pydantic_core import PydanticUndefined as Undefined
 from sqlalchemy import DateTime, Engine, MetaData, Table, Uuid, create_engine, event
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 from starlette.responses import JSONResponse, Response
@@ -98,7 +101,7 @@ def make_engine(url: str, *, busy_timeout_s: float = 10.0, pool_size: int = 10) 
         def _sqlite_begin(conn: Any) -> None:
             # On the driver's connection: through Core this one statement costs more than the
             # transaction's actual work on a short request.
-            conn.connection.driver_connection.execute("BEGIN IMMEDIATE")
+            _begin_immediate(conn.connection.driver_connection, busy_timeout_s)
 
         return engine
     return create_engine(
@@ -108,6 +111,26 @@ def make_engine(url: str, *, busy_timeout_s: float = 10.0, pool_size: int = 10) 
         pool_pre_ping=True,
         hide_parameters=True,
     )
+
+
+def _begin_immediate(driver: sqlite3.Connection, busy_timeout_s: float) -> None:
+    """BEGIN IMMEDIATE, waiting up to the busy timeout for another process's write lock.
+
+    SQLite's busy handler does the waiting, but SQLite skips it in some cases of contention
+    between processes and answers "database is locked" at once; those are retried here until
+    the timeout. A failure is raised as SQLAlchemy raises a failed statement's (an
+    ``OperationalError``: a 503 to the client), not as the driver's own exception, which would
+    reach the client as a 500.
+    """
+    deadline = time.monotonic() + busy_timeout_s
+    while True:
+        try:
+            driver.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise OperationalError("BEGIN IMMEDIATE", None, exc) from exc
+            time.sleep(0.005)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -3,8 +3,10 @@ trail, a per-key rate limit, and a safe answer when the database is gone."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +17,7 @@ from app.auth.ratelimit import RateLimiter
 from app.config import Settings
 from app.db import make_engine
 from app.main import create_app
+from app.migrate import upgrade
 from tests.factories import World, expect_problem, iso, parse_time
 
 
@@ -214,3 +217,23 @@ def test_an_unreachable_database_is_a_safe_503(backend: str) -> None:
         assert internal not in text, (internal, body)
     assert ready.status_code == 503
     assert ready.json()["database"] == "unreachable" and "secret" not in ready.text
+
+
+def test_a_sqlite_database_locked_past_the_busy_timeout_is_a_safe_503(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/locked.db"
+    upgrade(url)
+    settings = Settings(database_url=url, sqlite_busy_timeout_s=0.3)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        holder = sqlite3.connect(tmp_path / "locked.db", isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # another process writing, and not letting go
+        try:
+            response = client.get("/v1/patients", headers={"Authorization": "Bearer vgl_any"})
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        body = expect_problem(response, 503, "unavailable")
+        assert int(response.headers["Retry-After"]) >= 1
+        assert "sqlite" not in response.text.lower() and "begin" not in response.text.lower()
+        # Once the lock is gone, the same process answers as usual (401 for the unknown key).
+        expect_problem(client.get("/v1/patients", headers={"Authorization": "Bearer x"}), 401)
+    assert body["status"] == 503
