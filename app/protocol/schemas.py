@@ -51,7 +51,8 @@ class MediumLevel(_Strict):
 
     def limits(self) -> list[tuple[Severity, float]]:
         """The rule's levels with their limits, lowest severity first."""
-        return [(s, v) for s in SEVERITIES if (v := getattr(self, s, None)) is not None]
+        # From the instance's fields: getattr on a level the class lacks costs an exception.
+        return [(s, v) for s in SEVERITIES if (v := self.__dict__.get(s)) is not None]
 
 
 class MediumHighLevels(MediumLevel):
