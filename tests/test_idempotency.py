@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.factories import Caller, World, ago, caller_for, expect_problem
+from tests.factories import Caller, World, ago, caller_for, expect_problem, started
 from tests.live import live_server  # noqa: F401  (fixture)
 
 
@@ -205,6 +205,44 @@ def test_a_client_id_replays_and_refuses_another_body(world: World, kind: str) -
     assert [item["id"] for item in items] == [client_id]
     for field in body:  # the stored entry is still the first one
         assert items[0][field] == first.json()[field], field
+
+
+@pytest.mark.parametrize("kind", ["readings", "observations"])
+def test_a_client_id_replay_answers_the_original_body_after_later_changes(
+    world: World, kind: str
+) -> None:
+    """The alert it opened has been updated since and the entry marked in error: a replay
+    still answers what the first post answered, not the entry as it now stands."""
+    session = started(world)
+    path = f"/v1/sessions/{session['id']}/{kind}"
+    if kind == "readings":
+        body = {"id": str(uuid.uuid4()), "measured_at": ago(4), "heart_rate": 135}
+        later = {"measured_at": ago(2), "heart_rate": 150}
+    else:
+        body = {"id": str(uuid.uuid4()), "measured_at": ago(4), "kind": "sedation", "moaas": 3}
+        later = {"measured_at": ago(2), "kind": "sedation", "moaas": 1}
+    first = world.nurse.post(path, json=body)
+    assert first.status_code == 201, first.text
+    [alert] = first.json()["alerts"]
+    assert alert["count"] == 1
+    updated = world.nurse.post(path, json=later)
+    assert updated.status_code == 201, updated.text
+    assert [(a["id"], a["count"]) for a in updated.json()["alerts"]] == [(alert["id"], 2)]
+    voided = world.nurse.post(f"/v1/{kind}/{body['id']}/entered-in-error", json={"reason": "x"})
+    assert voided.status_code == 200, voided.text
+    stored = _items(world.nurse, path, include_entered_in_error=True)
+
+    for headers in ({}, {"Idempotency-Key": str(uuid.uuid4())}):
+        again = world.nurse.post(path, json=body, headers=headers)
+        assert again.status_code == 201, again.text
+        assert again.json() == first.json()
+    batch = (
+        world.nurse.post(f"{path}:batch", json={"readings": [body]}) if kind == "readings" else None
+    )
+    if batch is not None:
+        assert batch.status_code == 201, batch.text
+        assert batch.json()["items"] == [first.json()]
+    assert _items(world.nurse, path, include_entered_in_error=True) == stored
 
 
 def test_a_batch_with_a_stored_client_id_replays_it(world: World) -> None:

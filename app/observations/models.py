@@ -30,3 +30,5 @@ class Observation(Base):
     entered_in_error_reason: Mapped[str | None] = mapped_column(Text)
     recorded_by: Mapped[uuid.UUID | None]
     request_hash: Mapped[str] = mapped_column(String(64))
+    # The 201 body as first answered (JSON), kept when the client gave an id: a replay repeats it.
+    answer: Mapped[str | None] = mapped_column(Text, deferred=True)

@@ -6,9 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import Text, Uuid, bindparam, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, undefer
 
 from app.alerts import engine
 from app.alerts import queries as alert_queries
@@ -75,6 +75,7 @@ def record_observation(
         "entered_in_error_reason": None,
         "recorded_by": principal.key_id,
         "request_hash": item_hash,
+        "answer": None,
     }
     try:
         _INSERT.execute(db, row)
@@ -87,7 +88,10 @@ def record_observation(
         return replay
     audit.record(db, principal, "observation.create", "Observation", obs_id)
     changed = engine.evaluate_observation(db, infusion, row, now)
-    return _recorded(infusion, row, changed)
+    answer = _recorded(infusion, row, changed)
+    if item.id is not None:
+        _KEEP_ANSWER.execute(db, {"entry_id": obs_id, "answer": answer.model_dump_json()})
+    return answer
 
 
 def _recorded(
@@ -101,10 +105,14 @@ def _recorded(
 def _replay(
     db: Session, infusion: Infusion, obs_id: uuid.UUID, item_hash: str
 ) -> ObservationRecorded | None:
-    existing = db.get(Observation, obs_id)
+    """The first answer of a replayed id; an observation stored before answers were kept is
+    answered as it now stands."""
+    existing = db.get(Observation, obs_id, options=[undefer(Observation.answer)])
     if existing is None:
         return None
     check_replays([existing], infusion.id, {obs_id: (-1, item_hash)}, ["body"])
+    if existing.answer is not None:
+        return ObservationRecorded.model_validate_json(existing.answer)
     return _recorded(
         infusion, existing, alert_queries.alerts_with_evidence(db, observation_id=obs_id)
     )
@@ -141,3 +149,8 @@ def enter_in_error(
 
 
 _INSERT = Prepared.insert(table_of(Observation))
+_KEEP_ANSWER = Prepared(
+    update(table_of(Observation))
+    .where(table_of(Observation).c.id == bindparam("entry_id", type_=Uuid))
+    .values(answer=bindparam("answer", type_=Text))
+)

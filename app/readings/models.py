@@ -58,3 +58,5 @@ class Reading(Base):
     recorded_by: Mapped[uuid.UUID | None]
     # Fingerprint of the request item, so a replay with a client-supplied id can be recognised.
     request_hash: Mapped[str] = mapped_column(String(64))
+    # The 201 item as first answered (JSON), kept when the client gave an id: a replay repeats it.
+    answer: Mapped[str | None] = mapped_column(Text, deferred=True)

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import Text, Uuid, bindparam, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, undefer
 
 from app.alerts import engine
 from app.alerts import queries as alert_queries
@@ -84,6 +84,7 @@ def record_readings(
                 "entered_in_error_reason": None,
                 "recorded_by": principal.key_id,
                 "request_hash": item_hash,
+                "answer": None,
             }
         )
     replayed = _replayed_ids(db, infusion.id, hashes, base_loc)
@@ -103,27 +104,51 @@ def record_readings(
         audit.record(db, principal, "reading.create", "Reading", row["id"])
     baseline = baseline_of(db, infusion) if infusion.started_at is not None else None
     judged = engine.evaluate_readings(db, infusion, new_rows, baseline, now)
-    stored = {row["id"]: row for row in new_rows}
-    if replayed:
-        for reading in db.scalars(select(Reading).where(Reading.id.in_(replayed))):
-            stored[reading.id] = {c: getattr(reading, c) for c in _COLUMNS}
-            judged[reading.id] = _rejudge(db, infusion, reading)
-    return [
-        ReadingRecorded.model_validate(
-            {
-                **to_read(infusion, stored[row["id"]]).model_dump(),
-                "news2": judged[row["id"]][0].as_dict(),
-                "alerts": [alert_store.to_read(a) for a in judged[row["id"]][1]],
-            }
-        )
-        for row in rows
+    answers = {row["id"]: _recorded(infusion, row, *judged[row["id"]]) for row in new_rows}
+    kept = [
+        {"entry_id": row_id, "answer": answer.model_dump_json()}
+        for row_id, answer in answers.items()
+        if row_id in hashes
     ]
+    if kept:
+        _KEEP_ANSWER.execute(db, kept)
+    if replayed:
+        answers.update(_replayed_answers(db, infusion, replayed))
+    return [answers[row["id"]] for row in rows]
 
 
-def _rejudge(db: Session, infusion: Any, reading: Reading) -> tuple[News2, list[dict[str, Any]]]:
-    """For a replay: the reading's NEWS2 and the alerts it is evidence of, as they stand."""
-    return engine.news2_of(db, infusion, reading), alert_queries.alerts_with_evidence(
-        db, reading_id=reading.id
+def _replayed_answers(
+    db: Session, infusion: Infusion, ids: set[uuid.UUID]
+) -> dict[uuid.UUID, ReadingRecorded]:
+    """The first answers of replayed ids; a reading stored before answers were kept is judged
+    again as it now stands."""
+    answers = {}
+    query = select(Reading).options(undefer(Reading.answer)).where(Reading.id.in_(ids))
+    for reading in db.scalars(query):
+        if reading.answer is not None:
+            answers[reading.id] = ReadingRecorded.model_validate_json(reading.answer)
+            continue
+        answers[reading.id] = _recorded(
+            infusion,
+            reading,
+            engine.news2_of(db, infusion, reading),
+            alert_queries.alerts_with_evidence(db, reading_id=reading.id),
+        )
+    return answers
+
+
+def _recorded(
+    infusion: Infusion,
+    reading: Reading | dict[str, Any],
+    news2: News2,
+    alerts: list[dict[str, Any]],
+) -> ReadingRecorded:
+    return ReadingRecorded.model_validate(
+        {
+            **to_read(infusion, reading).model_dump(),
+            "news2": news2.as_dict(),
+            "alerts": [alert_store.to_read(a) for a in alerts],
+        }
     )
 
 
@@ -167,3 +192,8 @@ def enter_in_error(
 
 
 _INSERT = Prepared.insert(table_of(Reading))
+_KEEP_ANSWER = Prepared(
+    update(table_of(Reading))
+    .where(table_of(Reading).c.id == bindparam("entry_id", type_=Uuid))
+    .values(answer=bindparam("answer", type_=Text))
+)
