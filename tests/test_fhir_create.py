@@ -43,7 +43,9 @@ def created(response: Any) -> dict[str, Any]:
      ("9279-1", 16, "/min", "respiratory_rate", 16), ("2708-6", 97, "%", "spo2", 97),
      ("59408-5", 95, "%", "spo2", 95), ("8310-5", 37.2, "Cel", "temperature_c", 37.2),
      ("8310-5", 98.6, "[degF]", "temperature_c", 37.0),
-     ("8310-5", 101.3, "[degF]", "temperature_c", 38.5)],
+     ("8310-5", 101.3, "[degF]", "temperature_c", 38.5),
+     ("8310-5", 100.5, "[degF]", "temperature_c", 38.1),  # 38.06: one decimal, half up
+     ("8310-5", 37.25, "Cel", "temperature_c", 37.3)],
 )  # fmt: skip
 def test_a_vital_sign_is_stored_as_a_reading(
     world: World, code: str, value: float, unit: str, field: str, stored: float

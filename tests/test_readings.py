@@ -78,6 +78,8 @@ MALFORMED = [
         for bad in (72.5, "72", True)
     ),
     pytest.param({"temperature_c": "37.0"}, "temperature_c", id="temperature_as_string"),
+    pytest.param({"temperature_c": 36.55}, "temperature_c", id="temperature_two_decimals"),
+    pytest.param({"temperature_c": 37.25}, "temperature_c", id="temperature_never_rounded"),
     pytest.param({"systolic": 120}, None, id="systolic_without_diastolic"),
     pytest.param({"diastolic": 80, "heart_rate": 70}, None, id="diastolic_without_systolic"),
     pytest.param({"on_oxygen": True, "source": "device"}, None, id="no_vital_at_all"),

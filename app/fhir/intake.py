@@ -7,9 +7,11 @@ Vigil cannot take (codes, units, missing elements, values outside PROTOCOL.md's 
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, NoReturn
 
 from pydantic import TypeAdapter
@@ -179,10 +181,18 @@ def _quantity(quantity: Any, field: str, path: str) -> float | int:
     if unit == "[degF]":
         value = (value - 32) * 5 / 9
     if field == "temperature_c":
-        return float(value)
+        return _one_decimal(float(value))
     if not float(value).is_integer():
         unprocessable(f"{path}.value", "must be a whole number", "value")
     return int(value)
+
+
+def _one_decimal(value: float) -> float:
+    """Vigil keeps one decimal: a converted (or more precise) temperature is rounded half up.
+    A value far out of range is left for the range check to refuse."""
+    if not math.isfinite(value) or abs(value) >= 1e6:
+        return value
+    return float(Decimal(repr(value)).quantize(Decimal("0.1"), ROUND_HALF_UP))
 
 
 def _value(body: dict[str, Any], field: str) -> float | int:

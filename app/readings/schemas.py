@@ -71,14 +71,20 @@ class ReadingCreate(RequestModel):
             raise ValueError("diastolic must be below systolic")
         return diastolic
 
+    @field_validator("temperature_c")
+    @classmethod
+    def _one_decimal(cls, temperature: float | None) -> float | None:
+        # PROTOCOL.md: one decimal. More is refused like a fraction of a beat, never rounded.
+        if temperature is not None and round(temperature, 1) != temperature:
+            raise ValueError("temperature_c has at most one decimal")
+        return temperature
+
     @model_validator(mode="after")
     def _coherent(self) -> ReadingCreate:
         if all(getattr(self, name) is None for name in VITALS):
             raise ValueError("a reading needs at least one vital sign")
         if (self.systolic is None) != (self.diastolic is None):
             raise ValueError("systolic and diastolic come together")
-        if self.temperature_c is not None:
-            self.temperature_c = round(self.temperature_c, 1)
         return self
 
 
