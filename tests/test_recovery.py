@@ -252,6 +252,24 @@ def test_the_latest_post_infusion_reading_decides(world: World) -> None:
     assert recovery(world, session)["vitals_near_baseline"] is True
 
 
+def test_each_vital_is_judged_by_its_latest_post_infusion_value(world: World) -> None:
+    """A later reading of the heart rate alone is not ignored, and a later blood pressure
+    taken without a pulse keeps the pulse taken before it (baseline 124/78, pulse 72)."""
+    session = recovering(world, ended=40)
+    world.reading(session, measured_at=after_end(session, 10), systolic=122, diastolic=76)
+    assert recovery(world, session)["vitals_near_baseline"] is True
+    world.reading(session, measured_at=after_end(session, 20), heart_rate=115)
+    body = recovery(world, session)
+    assert body["vitals_near_baseline"] is False
+    assert "vitals_not_near_baseline" in body["discharge_blockers"]
+    world.reading(
+        session, measured_at=after_end(session, 25), systolic=123, diastolic=77, heart_rate=None
+    )
+    assert recovery(world, session)["vitals_near_baseline"] is False  # the pulse is still 115
+    world.reading(session, measured_at=after_end(session, 28), heart_rate=84)
+    assert recovery(world, session)["vitals_near_baseline"] is True
+
+
 # --- discharge blockers -----------------------------------------------------------------------
 ALL = [
     "min_observation_time", "dissociation_unresolved", "sedation", "vitals_not_near_baseline",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -44,24 +45,53 @@ _POST_OBSERVATIONS = Prepared(
     )
     .order_by(_observations.c.measured_at, _observations.c.id)
 )
-_LATEST_POST_BP = Prepared(
-    select(
-        _readings.c.systolic, _readings.c.diastolic, _readings.c.heart_rate, _readings.c.measured_at
-    )
-    .where(
-        _readings.c.infusion_id == bindparam("infusion_id"),
-        _readings.c.status == "final",
-        _readings.c.systolic.is_not(None),
-        _readings.c.measured_at >= bindparam("since"),
-        _readings.c.measured_at <= bindparam("until"),
-    )
-    .order_by(_readings.c.measured_at.desc(), _readings.c.id.desc())
-    .limit(1)
-)
 
 
-def near_baseline(rule: NearBaseline, reading: Any | None, baseline: Any | None) -> bool:
-    """PROTOCOL.md: close to the session's baseline, or under the absolute limits."""
+def _latest_post(*columns: Any) -> Prepared:
+    """The latest valid reading between ``since`` and ``until`` that has ``columns[0]``."""
+    return Prepared(
+        select(*columns)
+        .where(
+            _readings.c.infusion_id == bindparam("infusion_id"),
+            _readings.c.status == "final",
+            columns[0].is_not(None),
+            _readings.c.measured_at >= bindparam("since"),
+            _readings.c.measured_at <= bindparam("until"),
+        )
+        .order_by(_readings.c.measured_at.desc(), _readings.c.id.desc())
+        .limit(1)
+    )
+
+
+_LATEST_POST_BP = _latest_post(_readings.c.systolic, _readings.c.diastolic)
+_LATEST_POST_HR = _latest_post(_readings.c.heart_rate)
+
+
+@dataclass(frozen=True)
+class PostVitals:
+    """What the latest valid post-infusion readings say: the newest blood pressure, and the
+    newest heart rate (None when none was taken after the end)."""
+
+    systolic: int
+    diastolic: int
+    heart_rate: int | None
+
+
+def post_vitals(
+    db: Session, infusion_id: Any, since: datetime, until: datetime
+) -> PostVitals | None:
+    """None without a post-infusion blood pressure: nearness to baseline cannot be judged."""
+    params = {"infusion_id": infusion_id, "since": since, "until": until}
+    bp = _LATEST_POST_BP.first(db, params)
+    if bp is None:
+        return None
+    hr = _LATEST_POST_HR.first(db, params)
+    return PostVitals(bp.systolic, bp.diastolic, hr.heart_rate if hr is not None else None)
+
+
+def near_baseline(rule: NearBaseline, reading: PostVitals | None, baseline: Any | None) -> bool:
+    """PROTOCOL.md: close to the session's baseline, or under the absolute limits. Each vital is
+    its latest post-infusion value, so a later reading of one vital is never ignored."""
     if reading is None:
         return False
     hr = reading.heart_rate
@@ -115,8 +145,7 @@ def recovery(db: Session, infusion: Any, at: datetime) -> RecoveryRead:
     if resolved is None:
         next_due = (assessments[-1].measured_at if assessments else ended) + interval
     baseline = baseline_of(db, infusion)
-    latest = _LATEST_POST_BP.first(db, {"infusion_id": infusion.id, "since": ended, "until": at})
-    near = near_baseline(rules.near_baseline, latest, baseline)
+    near = near_baseline(rules.near_baseline, post_vitals(db, infusion.id, ended, at), baseline)
     blockers = _blockers(
         db, infusion, protocol, at, since_end, resolved is not None, observations, near
     )
