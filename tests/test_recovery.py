@@ -343,6 +343,20 @@ def test_discharge_is_judged_at_its_time_minimum_observation(
     assert same(response.json()["discharged_at"], at)
 
 
+def test_vomiting_during_the_infusion_counts_within_the_window(world: World) -> None:
+    session = ready(world, ended=50)
+    post_observation(
+        world, session, kind="vomiting", severity=2, measured_at=after_end(session, -5)
+    )
+    within = discharge(world, session, at=after_end(session, 25))  # 30:00 after vomiting
+    assert sorted(expect_problem(within, 409, "discharge-blocked")["blockers"]) == [
+        "min_observation_time", "vomiting",
+    ]  # fmt: skip
+    after = discharge(world, session, at=after_end(session, 25, seconds=1))
+    assert expect_problem(after, 409, "discharge-blocked")["blockers"] == ["min_observation_time"]
+    assert "vomiting" not in recovery(world, session)["discharge_blockers"]
+
+
 def test_discharge_is_judged_at_its_time_vomiting_and_later_entries(world: World) -> None:
     session = ready(world, ended=50)  # resolved at +15, post reading at +20
     early = expect_problem(

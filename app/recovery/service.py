@@ -126,9 +126,13 @@ def recovery(db: Session, infusion: Any, at: datetime) -> RecoveryRead:
             next_assessment_due_at=None, vitals_near_baseline=False, discharge_ready=False,
             discharge_blockers=["min_observation_time", "dissociation_unresolved", "vitals_not_near_baseline"],
         )  # fmt: skip
-    observations = _POST_OBSERVATIONS.all(
-        db, {"infusion_id": infusion.id, "since": ended, "until": at}
+    # Vomiting counts in the window before ``at`` even when that reaches back into the infusion.
+    vomiting_since = at - timedelta(minutes=rules.vomiting_window_min)
+    found = _POST_OBSERVATIONS.all(
+        db, {"infusion_id": infusion.id, "since": min(ended, vomiting_since), "until": at}
     )
+    vomiting = [o for o in found if o.kind == "vomiting" and o.measured_at >= vomiting_since]
+    observations = [o for o in found if o.measured_at >= ended]
     # Dissociation is judged from assessments measured after the end (not at it: an assessment
     # at the end itself describes the infusion, and would resolve it in 0 minutes).
     assessments = [o for o in observations if o.kind == "dissociation" and o.measured_at > ended]
@@ -147,7 +151,7 @@ def recovery(db: Session, infusion: Any, at: datetime) -> RecoveryRead:
     baseline = baseline_of(db, infusion)
     near = near_baseline(rules.near_baseline, post_vitals(db, infusion.id, ended, at), baseline)
     blockers = _blockers(
-        db, infusion, protocol, at, since_end, resolved is not None, observations, near
+        db, infusion, protocol, since_end, resolved is not None, observations, vomiting, near
     )
     return RecoveryRead(
         session_id=infusion.id,
@@ -190,10 +194,10 @@ def _blockers(
     db: Session,
     infusion: Any,
     protocol: ProtocolBody,
-    at: datetime,
     since_end: float,
     resolved: bool,
     observations: list[Any],
+    vomiting: list[Any],
     near: bool,
 ) -> list[Any]:
     rules = protocol.recovery
@@ -212,11 +216,7 @@ def _blockers(
         blockers.append("sedation")
     if not near:
         blockers.append("vitals_not_near_baseline")
-    window = at - timedelta(minutes=rules.vomiting_window_min)
-    if any(
-        o.kind == "vomiting" and (o.severity or 0) >= 1 and o.measured_at >= window
-        for o in observations
-    ):
+    if any((o.severity or 0) >= 1 for o in vomiting):
         blockers.append("vomiting")
     if any(a["severity"] == "high" for a in alert_store.active_alerts(db, infusion.id).values()):
         blockers.append("open_high_alerts")
