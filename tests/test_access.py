@@ -318,7 +318,11 @@ def test_a_created_key_is_shown_once_works_at_once_and_dies_on_revoke(world: Wor
     assert tablet.get("/v1/patients").status_code == 200
     assert tablet.post("/v1/patients", json={"mrn": "T3-1", "display_name": "A"}).status_code == 201
 
-    revoked = world.admin.post(f"/v1/api-keys/{created['id']}/revoke")
+    path = f"/v1/api-keys/{created['id']}/revoke"
+    refused = expect_problem(world.admin.post(path, json={"reason": "lost"}), 422, "validation")
+    assert refused["errors"][0]["loc"] == ["body", "reason"], refused  # unknown, not ignored
+    assert tablet.get("/v1/patients").status_code == 200  # and nothing was revoked
+    revoked = world.admin.post(path, json={})
     assert revoked.status_code == 200, revoked.text
     assert revoked.json()["id"] == created["id"]
     assert revoked.json()["revoked_at"] is not None

@@ -1,14 +1,21 @@
 import uuid
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Body
 from pydantic import BaseModel
 from starlette.responses import Response
 
 from app.auth import service
 from app.auth.deps import Admin
-from app.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead, ClinicCreate, ClinicRead
+from app.auth.schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyRead,
+    ApiKeyRevoke,
+    ClinicCreate,
+    ClinicRead,
+)
 from app.db import CommittingRoute, SessionDep
 from app.errors import (
     Forbidden,
@@ -111,5 +118,10 @@ def _page(rows: Sequence[Any], limit: int, model: type[M]) -> Page[M]:
     summary="Revoke an API key; it is refused at once",
     responses=error_responses(*_AUTH, NotFound),
 )
-async def revoke_api_key(key_id: uuid.UUID, db: SessionDep, principal: Admin) -> ApiKeyRead:
+async def revoke_api_key(
+    key_id: uuid.UUID,
+    db: SessionDep,
+    principal: Admin,
+    _body: Annotated[ApiKeyRevoke | None, Body(alias="body")] = None,
+) -> ApiKeyRead:
     return ApiKeyRead.model_validate(service.revoke_key(db, principal, key_id))

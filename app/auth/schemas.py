@@ -30,6 +30,10 @@ class ApiKeyCreate(RequestModel):
     )
 
 
+class ApiKeyRevoke(RequestModel):
+    """Revocation takes no fields: the body may be omitted or ``{}``."""
+
+
 class ApiKeyRead(ResponseModel):
     id: uuid.UUID
     role: Role
