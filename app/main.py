@@ -61,6 +61,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="In-session monitoring API for ketamine-infusion clinics",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # A path is exactly as API.md writes it: `/v1/patients/` is a 404 problem, not a
+        # redirect that a client posting a reading would not follow.
+        redirect_slashes=False,
     )
     app.state.settings = settings
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)

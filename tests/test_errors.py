@@ -19,7 +19,9 @@ SECRET = "secret internal detail"
 
 
 # --- routing errors --------------------------------------------------------------------------
-@pytest.mark.parametrize("path", ["/nope", "/v1/nope", "/v1/patients/x/y/z", "/v2/patients"])
+@pytest.mark.parametrize(
+    "path", ["/nope", "/v1/nope", "/v1/patients/x/y/z", "/v2/patients", "/v1/patients/"]
+)
 def test_an_unknown_route_is_a_404_problem(world: World, path: str) -> None:
     for response in (world.client.get(path), world.nurse.get(path), world.nurse.post(path)):
         body = expect_problem(response, 404, "not-found")
