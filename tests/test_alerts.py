@@ -372,6 +372,25 @@ def test_stream_sends_opened_updated_and_resolved(
     assert (event.event, event.data) == ("alert.resolved", resolved)
 
 
+def test_acknowledging_a_cleared_alert_streams_the_acknowledgement_then_the_resolution(
+    live_world: World,  # noqa: F811
+    alert_stream: Callable[..., AlertStream],  # noqa: F811
+) -> None:
+    world = live_world
+    stream = alert_stream(world.dashboard.headers)
+    following(stream, world)
+    session = started(world)
+    opened = raised(world.reading(session, measured_at=ago(5), **HIGH_BP))
+    world.reading(session, measured_at=ago(4), systolic=122, diastolic=76)  # cleared, latched
+    resolved = act(world.nurse, opened, "acknowledge").json()
+    assert (resolved["status"], resolved["resolution_note"]) == ("resolved", "cleared")
+    seen = stream.until(of(session["id"], "bp.systolic.high", status="resolved"))
+    acked, done = [e for e in seen if of(session["id"], "bp.systolic.high")(e)][-2:]
+    assert (acked.event, acked.data["status"]) == ("alert.updated", "acknowledged")
+    assert acked.data["acknowledged_at"] == resolved["acknowledged_at"]
+    assert (done.event, done.data) == ("alert.resolved", resolved)
+
+
 def test_last_event_id_resumes_without_loss_or_duplicate(
     live_world: World,  # noqa: F811
     alert_stream: Callable[..., AlertStream],  # noqa: F811

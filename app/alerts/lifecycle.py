@@ -111,12 +111,10 @@ def resolve(
 def acknowledge(
     alert: dict[str, Any], *, now: datetime, by: uuid.UUID, note: str | None
 ) -> dict[str, Any]:
-    """A person has seen it; a latched alert that already cleared resolves at once."""
-    changed = {**alert, "status": "acknowledged", "acknowledged_at": now, "acknowledged_by": by,
-               "acknowledgement_note": note}  # fmt: skip
-    if alert["cleared_at"] is not None:
-        changed = resolve(changed, now=now, note="cleared")
-    return changed
+    """A person has seen it (a latched alert that already cleared is then resolved, as its own
+    change: see ``service.acknowledge``)."""
+    return {**alert, "status": "acknowledged", "acknowledged_at": now, "acknowledged_by": by,
+            "acknowledgement_note": note}  # fmt: skip
 
 
 def event_kind(before: dict[str, Any] | None, after: dict[str, Any]) -> str:

@@ -125,6 +125,10 @@ def acknowledge(
     stored = store.save(
         db, alert, lifecycle.acknowledge(alert, now=now, by=principal.key_id, note=note), now
     )
+    if stored["cleared_at"] is not None:
+        # Latched: it cleared before anyone saw it. Two changes, so a stream shows both the
+        # acknowledgement (alert.updated) and the resolution (alert.resolved).
+        stored = store.save(db, stored, lifecycle.resolve(stored, now=now, note="cleared"), now)
     audit.record(db, principal, "alert.acknowledge", "Alert", alert_id)
     return stored
 
