@@ -357,6 +357,18 @@ def test_vomiting_during_the_infusion_counts_within_the_window(world: World) -> 
     assert "vomiting" not in recovery(world, session)["discharge_blockers"]
 
 
+def test_a_high_alert_counts_from_when_its_evidence_was_measured(world: World) -> None:
+    session = ready(world, ended=50)
+    reading = world.reading(session, measured_at=after_end(session, 45), spo2=85)
+    [alert] = [a for a in reading["alerts"] if a["severity"] == "high"]
+    assert recovery(world, session)["discharge_blockers"] == ["open_high_alerts"]
+    at_45 = discharge(world, session, at=after_end(session, 45))
+    assert expect_problem(at_45, 409, "discharge-blocked")["blockers"] == ["open_high_alerts"]
+    before = discharge(world, session, at=after_end(session, 44))  # the alert came later
+    assert before.status_code == 200, before.text
+    assert session_alerts(world, session, "spo2.low")[0]["id"] == alert["id"]
+
+
 def test_discharge_is_judged_at_its_time_vomiting_and_later_entries(world: World) -> None:
     session = ready(world, ended=50)  # resolved at +15, post reading at +20
     early = expect_problem(

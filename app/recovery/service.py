@@ -11,10 +11,10 @@ from sqlalchemy.orm import Session
 
 from app.alerts import store as alert_store
 from app.alerts.engine import protocol_of
-from app.db import table_of
+from app.db import table_of, utcnow
 from app.hotpath import Prepared
 from app.infusions.schemas import Route
-from app.infusions.service import baseline_of
+from app.infusions.service import CLOCK_SKEW, baseline_of
 from app.observations.models import Observation
 from app.protocol.schemas import NearBaseline, ProtocolBody
 from app.readings.models import Reading
@@ -151,7 +151,7 @@ def recovery(db: Session, infusion: Any, at: datetime) -> RecoveryRead:
     baseline = baseline_of(db, infusion)
     near = near_baseline(rules.near_baseline, post_vitals(db, infusion.id, ended, at), baseline)
     blockers = _blockers(
-        db, infusion, protocol, since_end, resolved is not None, observations, vomiting, near
+        db, infusion, protocol, at, since_end, resolved is not None, observations, vomiting, near
     )
     return RecoveryRead(
         session_id=infusion.id,
@@ -180,6 +180,13 @@ def recovery(db: Session, infusion: Any, at: datetime) -> RecoveryRead:
     )
 
 
+def _seen_by(alert: dict[str, Any], at: datetime) -> bool:
+    """Was the alert there at ``at``? A discharge dated back is not blocked by an alert whose
+    evidence was all measured after it; judged at the present, every active alert counts (its
+    evidence may lie up to the allowed clock skew ahead)."""
+    return at >= utcnow() - CLOCK_SKEW or alert["first_seen_at"] <= at
+
+
 def _status(
     within: float, overdue_after: float, since_end: float, to_resolution: float | None
 ) -> Any:
@@ -194,6 +201,7 @@ def _blockers(
     db: Session,
     infusion: Any,
     protocol: ProtocolBody,
+    at: datetime,
     since_end: float,
     resolved: bool,
     observations: list[Any],
@@ -218,6 +226,9 @@ def _blockers(
         blockers.append("vitals_not_near_baseline")
     if any((o.severity or 0) >= 1 for o in vomiting):
         blockers.append("vomiting")
-    if any(a["severity"] == "high" for a in alert_store.active_alerts(db, infusion.id).values()):
+    if any(
+        a["severity"] == "high" and _seen_by(a, at)
+        for a in alert_store.active_alerts(db, infusion.id).values()
+    ):
         blockers.append("open_high_alerts")
     return blockers
