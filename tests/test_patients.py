@@ -127,6 +127,16 @@ def test_a_patient_may_carry_all_contraindications_at_once(world: World) -> None
     assert sorted(patient["contraindications"]) == sorted(CONTRAINDICATIONS)
 
 
+def test_contraindications_keep_the_order_given_without_repeats(world: World) -> None:
+    given = ["pregnancy", "aneurysm", "pregnancy"]
+    patient = world.patient(contraindications=given)
+    assert patient["contraindications"] == ["pregnancy", "aneurysm"]
+    url = f"/v1/patients/{patient['id']}"
+    assert world.nurse.get(url).json()["contraindications"] == ["pregnancy", "aneurysm"]
+    changed = world.nurse.patch(url, json={"contraindications": ["stroke_history", "aneurysm"]})
+    assert changed.json()["contraindications"] == ["stroke_history", "aneurysm"], changed.text
+
+
 # --- reading -------------------------------------------------------------------------------
 
 

@@ -32,7 +32,7 @@ def create_patient(db: Session, principal: Principal, data: PatientCreate) -> Pa
         mrn=data.mrn,
         display_name=data.display_name,
         birth_year=data.birth_year,
-        contraindications=sorted({c.value for c in data.contraindications}),
+        contraindications=list(dict.fromkeys(c.value for c in data.contraindications)),
         created_at=now,
         updated_at=now,
     )
@@ -81,7 +81,7 @@ def update_patient(
     if data.display_name is not None:
         patient.display_name = data.display_name
     if data.contraindications is not None:
-        patient.contraindications = sorted({c.value for c in data.contraindications})
+        patient.contraindications = list(dict.fromkeys(c.value for c in data.contraindications))
     patient.updated_at = utcnow()
     db.flush()
     audit.record(db, principal, "patient.update", "Patient", patient.id)
