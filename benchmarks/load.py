@@ -127,6 +127,11 @@ def measure(port: int, make: RequestFactory, seconds: float, clients: int) -> di
     }
 
 
+def with_client_id(body: bytes) -> bytes:
+    """A tablet's post: a fresh id of its own each time, kept so that a retry replays it."""
+    return b'{"id":"' + str(uuid.uuid4()).encode() + b'",' + body[1:]
+
+
 def start_vigil(env: dict[str, str], port: int, workers: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "app", "serve", "--port", str(port), "--workers", str(workers)],
@@ -264,6 +269,12 @@ def main() -> None:
             "POST /v1/sessions/{id}/readings": (
                 vigil_port,
                 lambda r=request_bytes("POST", f"/v1/sessions/{session['id']}/readings", vigil_port, token, reading): r,
+            ),
+            "POST readings, with a client id": (
+                vigil_port,
+                lambda path=f"/v1/sessions/{session['id']}/readings": request_bytes(
+                    "POST", path, vigil_port, token, with_client_id(reading)
+                ),
             ),
             "no-op GET /echo": (noop_port, lambda r=request_bytes("GET", "/echo", noop_port, None, None): r),
             "GET /v1/sessions/{id}": (

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Text, Uuid, bindparam, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, undefer
+from sqlalchemy.orm import Session
 
 from app.alerts import engine
 from app.alerts import queries as alert_queries
@@ -107,14 +107,15 @@ def _replay(
 ) -> ObservationRecorded | None:
     """The first answer of a replayed id; an observation stored before answers were kept is
     answered as it now stands."""
-    existing = db.get(Observation, obs_id, options=[undefer(Observation.answer)])
+    existing = _BY_ID.first(db, {"entry_id": obs_id})
     if existing is None:
         return None
     check_replays([existing], infusion.id, {obs_id: (-1, item_hash)}, ["body"])
     if existing.answer is not None:
         return ObservationRecorded.model_validate_json(existing.answer)
+    stored = db.get_one(Observation, obs_id)
     return _recorded(
-        infusion, existing, alert_queries.alerts_with_evidence(db, observation_id=obs_id)
+        infusion, stored, alert_queries.alerts_with_evidence(db, observation_id=obs_id)
     )
 
 
@@ -148,9 +149,18 @@ def enter_in_error(
     return to_read(infusion, found)
 
 
-_INSERT = Prepared.insert(table_of(Observation))
+_observations = table_of(Observation)
+_INSERT = Prepared.insert(_observations)
 _KEEP_ANSWER = Prepared(
-    update(table_of(Observation))
-    .where(table_of(Observation).c.id == bindparam("entry_id", type_=Uuid))
+    update(_observations)
+    .where(_observations.c.id == bindparam("entry_id", type_=Uuid))
     .values(answer=bindparam("answer", type_=Text))
+)
+_BY_ID = Prepared(
+    select(
+        _observations.c.id,
+        _observations.c.infusion_id,
+        _observations.c.request_hash,
+        _observations.c.answer,
+    ).where(_observations.c.id == bindparam("entry_id", type_=Uuid))
 )
