@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from sqlalchemy import Table, Text, Uuid, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from app.alerts import corrections
@@ -14,6 +16,7 @@ from app.audit import service as audit
 from app.auth.deps import Principal
 from app.db import utcnow
 from app.errors import Conflict, IdempotencyMismatch, NotFound, ValidationFailed
+from app.hotpath import Prepared
 from app.idempotency.service import fingerprint
 from app.infusions.models import Infusion
 from app.infusions.service import BACKDATE_LIMIT, CLOCK_SKEW, load_infusion
@@ -24,6 +27,29 @@ class Entry(Protocol):
     id: uuid.UUID
     infusion_id: uuid.UUID
     request_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class EntryStatements:
+    """The hot statements of a kind of entry (readings, observations)."""
+
+    insert: Prepared
+    by_id: Prepared  # id, infusion_id, request_hash and the kept answer: a replay's check
+    keep_answer: Prepared  # the first answer of a client id, for its replays
+
+
+def entry_statements(table: Table) -> EntryStatements:
+    entry_id = bindparam("entry_id", type_=Uuid)
+    c = table.c
+    return EntryStatements(
+        insert=Prepared.insert(table),
+        by_id=Prepared(
+            select(c.id, c.infusion_id, c.request_hash, c.answer).where(c.id == entry_id)
+        ),
+        keep_answer=Prepared(
+            update(table).where(c.id == entry_id).values(answer=bindparam("answer", type_=Text))
+        ),
+    )
 
 
 def entry_hash(item: Any) -> str:

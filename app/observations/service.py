@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, Uuid, bindparam, select, tuple_, update
+from sqlalchemy import select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -16,9 +16,14 @@ from app.alerts import store as alert_store
 from app.audit import service as audit
 from app.auth.deps import Principal
 from app.db import table_of, utcnow
-from app.entries.service import check_measured_at, check_replays, entry_hash, flag_in_error
+from app.entries.service import (
+    check_measured_at,
+    check_replays,
+    entry_hash,
+    entry_statements,
+    flag_in_error,
+)
 from app.errors import Conflict
-from app.hotpath import Prepared
 from app.infusions.models import Infusion
 from app.infusions.service import load_infusion
 from app.infusions.timeline import phase_at
@@ -78,7 +83,7 @@ def record_observation(
         "answer": None,
     }
     try:
-        _INSERT.execute(db, row)
+        _STATEMENTS.insert.execute(db, row)
     except IntegrityError:
         db.rollback()
         infusion = load_infusion(db, principal, infusion_id, lock=True)
@@ -90,7 +95,9 @@ def record_observation(
     changed = engine.evaluate_observation(db, infusion, row, now)
     answer = _recorded(infusion, row, changed)
     if item.id is not None:
-        _KEEP_ANSWER.execute(db, {"entry_id": obs_id, "answer": answer.model_dump_json()})
+        _STATEMENTS.keep_answer.execute(
+            db, {"entry_id": obs_id, "answer": answer.model_dump_json()}
+        )
     return answer
 
 
@@ -107,7 +114,7 @@ def _replay(
 ) -> ObservationRecorded | None:
     """The first answer of a replayed id; an observation stored before answers were kept is
     answered as it now stands."""
-    existing = _BY_ID.first(db, {"entry_id": obs_id})
+    existing = _STATEMENTS.by_id.first(db, {"entry_id": obs_id})
     if existing is None:
         return None
     check_replays([existing], infusion.id, {obs_id: (-1, item_hash)}, ["body"])
@@ -149,18 +156,4 @@ def enter_in_error(
     return to_read(infusion, found)
 
 
-_observations = table_of(Observation)
-_INSERT = Prepared.insert(_observations)
-_KEEP_ANSWER = Prepared(
-    update(_observations)
-    .where(_observations.c.id == bindparam("entry_id", type_=Uuid))
-    .values(answer=bindparam("answer", type_=Text))
-)
-_BY_ID = Prepared(
-    select(
-        _observations.c.id,
-        _observations.c.infusion_id,
-        _observations.c.request_hash,
-        _observations.c.answer,
-    ).where(_observations.c.id == bindparam("entry_id", type_=Uuid))
-)
+_STATEMENTS = entry_statements(table_of(Observation))

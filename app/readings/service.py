@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, Uuid, bindparam, select, tuple_, update
+from sqlalchemy import select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, undefer
 
@@ -18,9 +18,14 @@ from app.alerts.news2 import News2
 from app.audit import service as audit
 from app.auth.deps import Principal
 from app.db import table_of, utcnow
-from app.entries.service import check_measured_at, check_replays, entry_hash, flag_in_error
+from app.entries.service import (
+    check_measured_at,
+    check_replays,
+    entry_hash,
+    entry_statements,
+    flag_in_error,
+)
 from app.errors import Conflict, ValidationFailed
-from app.hotpath import Prepared
 from app.infusions.models import Infusion
 from app.infusions.service import baseline_of, load_infusion
 from app.infusions.timeline import phase_at
@@ -91,7 +96,7 @@ def record_readings(
     new_rows = [row for row in rows if row["id"] not in replayed]
     if new_rows:
         try:
-            _INSERT.execute(db, new_rows)
+            _STATEMENTS.insert.execute(db, new_rows)
         except IntegrityError:
             # A concurrent request stored one of these ids first: answer as a replay would.
             db.rollback()
@@ -111,7 +116,7 @@ def record_readings(
         if row_id in hashes
     ]
     if kept:
-        _KEEP_ANSWER.execute(db, kept)
+        _STATEMENTS.keep_answer.execute(db, kept)
     if replayed:
         answers.update(_replayed_answers(db, infusion, replayed))
     return [answers[row["id"]] for row in rows]
@@ -162,7 +167,7 @@ def _replayed_ids(
         return set()
     if len(hashes) == 1:  # a tablet's single post: by primary key, without the ORM's cost
         [reading_id] = hashes
-        found = _BY_ID.first(db, {"entry_id": reading_id})
+        found = _STATEMENTS.by_id.first(db, {"entry_id": reading_id})
         existing: Sequence[Any] = [found] if found is not None else []
     else:
         existing = db.execute(select(*_REPLAY_COLUMNS).where(_readings.c.id.in_(hashes))).all()
@@ -197,13 +202,5 @@ def enter_in_error(
 
 
 _readings = table_of(Reading)
-_INSERT = Prepared.insert(_readings)
-_KEEP_ANSWER = Prepared(
-    update(_readings)
-    .where(_readings.c.id == bindparam("entry_id", type_=Uuid))
-    .values(answer=bindparam("answer", type_=Text))
-)
+_STATEMENTS = entry_statements(_readings)
 _REPLAY_COLUMNS = (_readings.c.id, _readings.c.infusion_id, _readings.c.request_hash)
-_BY_ID = Prepared(
-    select(*_REPLAY_COLUMNS).where(_readings.c.id == bindparam("entry_id", type_=Uuid))
-)
