@@ -245,6 +245,26 @@ def test_a_client_id_replay_answers_the_original_body_after_later_changes(
     assert _items(world.nurse, path, include_entered_in_error=True) == stored
 
 
+@pytest.mark.parametrize("kind", ["readings", "observations"])
+def test_a_client_id_replays_after_the_session_closed_before_its_time(
+    world: World, kind: str
+) -> None:
+    """Aborted (back-dated) after the post: the retry still gets its 201, a new entry a 409."""
+    session = started(world)
+    path = f"/v1/sessions/{session['id']}/{kind}"
+    extra = {"heart_rate": 135} if kind == "readings" else {"kind": "nausea", "severity": 3}
+    body = {"id": str(uuid.uuid4()), "measured_at": ago(1), **extra}
+    first = world.nurse.post(path, json=body)
+    assert first.status_code == 201, first.text
+    world.transition(session, "abort", at=ago(3), reason="line came out")
+    again = world.nurse.post(path, json=body)
+    assert (again.status_code, again.json()) == (201, first.json())
+    if kind == "readings":
+        batch = world.nurse.post(f"{path}:batch", json={"readings": [body]})
+        assert (batch.status_code, batch.json()["items"]) == (201, [first.json()])
+    expect_problem(world.nurse.post(path, json={**body, "id": str(uuid.uuid4())}), 409)
+
+
 def test_a_batch_with_a_stored_client_id_replays_it(world: World) -> None:
     session = world.session()
     path = f"/v1/sessions/{session['id']}/readings"

@@ -57,12 +57,12 @@ def record_observation(
 ) -> ObservationRecorded:
     infusion = load_infusion(db, principal, infusion_id, lock=True)
     now = utcnow()
-    check_measured_at(infusion, item.measured_at, now, ["body"])
     item_hash = entry_hash(item)
-    if item.id is not None:
+    if item.id is not None:  # a replay answers as it first did, even if the session has closed
         replay = _replay(db, infusion, item.id, item_hash)
         if replay is not None:
             return replay
+    check_measured_at(infusion, item.measured_at, now, ["body"])
     obs_id = item.id or uuid.uuid4()
     row = {
         "id": obs_id,

@@ -67,7 +67,6 @@ def record_readings(
     rows: list[dict[str, Any]] = []
     for index, item in enumerate(items):
         loc = [*base_loc, index] if batch else base_loc
-        check_measured_at(infusion, item.measured_at, now, loc)
         item_hash = entry_hash(item)
         if item.id is not None:
             if item.id in hashes:
@@ -93,6 +92,12 @@ def record_readings(
             }
         )
     replayed = _replayed_ids(db, infusion.id, hashes, base_loc)
+    # A replay answers as it first did, even if the session has closed since: only what is new
+    # must keep to the bedside timing rules.
+    for index, item in enumerate(items):
+        if item.id not in replayed:
+            loc = [*base_loc, index] if batch else base_loc
+            check_measured_at(infusion, item.measured_at, now, loc)
     new_rows = [row for row in rows if row["id"] not in replayed]
     if new_rows:
         try:
