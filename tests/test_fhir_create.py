@@ -44,7 +44,9 @@ def created(response: Any) -> dict[str, Any]:
      ("59408-5", 95, "%", "spo2", 95), ("8310-5", 37.2, "Cel", "temperature_c", 37.2),
      ("8310-5", 98.6, "[degF]", "temperature_c", 37.0),
      ("8310-5", 101.3, "[degF]", "temperature_c", 38.5),
-     ("8310-5", 100.5, "[degF]", "temperature_c", 38.1),  # 38.06: one decimal, half up
+     ("8310-5", 100.5, "[degF]", "temperature_c", 38.1),  # 38.06 to one decimal
+     ("8310-5", 96.71, "[degF]", "temperature_c", 36.0),  # 35.95 exactly: half up
+     ("8310-5", 101.21, "[degF]", "temperature_c", 38.5),  # 38.45 exactly: half up
      ("8310-5", 37.25, "Cel", "temperature_c", 37.3)],
 )  # fmt: skip
 def test_a_vital_sign_is_stored_as_a_reading(
@@ -198,6 +200,10 @@ BAD_INPUT: list[tuple[str, Breaker, int, str]] = [
     ("heart rate above 300", _quantity(value=301), 422, "Observation.valueQuantity.value"),
     ("SpO2 above 100", lambda r, s: vital(s, "2708-6", 101, "%"), 422, "Observation.valueQuantity.value"),
     ("temperature above 45", lambda r, s: vital(s, "8310-5", 46, "Cel"), 422, "Observation.valueQuantity.value"),
+    ("temperature just above 45, never rounded onto it", lambda r, s: vital(s, "8310-5", 45.04, "Cel"), 422,
+     "Observation.valueQuantity.value"),
+    ("temperature just below 25 in [degF]", lambda r, s: vital(s, "8310-5", 76.99, "[degF]"), 422,
+     "Observation.valueQuantity.value"),
     ("a fractional heart rate", _quantity(value=72.5), 422, "Observation.valueQuantity.value"),
     ("a value that is no number", _quantity(value="72"), 400, "Observation.valueQuantity.value"),
     ("no value", _drop("valueQuantity"), 422, "Observation.valueQuantity"),

@@ -30,7 +30,7 @@ from app.fhir.codes import (
 )
 from app.fhir.params import MAX_IDENTIFIER
 from app.fhir.shape import array, malformed, number, obj, string, unprocessable
-from app.readings.schemas import ReadingCreate
+from app.readings.schemas import TEMPERATURE_RANGE, ReadingCreate
 from app.schemas import Timestamp
 
 # A reading is final once stored: a preliminary value, which may yet change, is not taken.
@@ -178,21 +178,26 @@ def _quantity(quantity: Any, field: str, path: str) -> float | int:
         unprocessable(
             f"{path}.code", f"the unit must be UCUM {' or '.join(allowed)}", "code-invalid"
         )
-    if unit == "[degF]":
-        value = (value - 32) * 5 / 9
     if field == "temperature_c":
-        return _one_decimal(float(value))
+        return _celsius(value, fahrenheit=unit == "[degF]")
     if not float(value).is_integer():
         unprocessable(f"{path}.value", "must be a whole number", "value")
     return int(value)
 
 
-def _one_decimal(value: float) -> float:
-    """Vigil keeps one decimal: a converted (or more precise) temperature is rounded half up.
-    A value far out of range is left for the range check to refuse."""
+def _celsius(value: float, *, fahrenheit: bool) -> float:
+    """Vigil keeps one decimal: a converted (or more precise) temperature is rounded half up,
+    in decimal so that 96.71 °F (35.95 °C) gives 36.0. A value outside PROTOCOL.md's range is
+    left unrounded for the range check to refuse, never rounded onto a limit."""
     if not math.isfinite(value) or abs(value) >= 1e6:
-        return value
-    return float(Decimal(repr(value)).quantize(Decimal("0.1"), ROUND_HALF_UP))
+        return float(value)  # far out of range either way
+    celsius = Decimal(repr(float(value)))
+    if fahrenheit:
+        celsius = (celsius - 32) * 5 / 9
+    low, high = TEMPERATURE_RANGE
+    if not Decimal(repr(low)) <= celsius <= Decimal(repr(high)):
+        return float(celsius)
+    return float(celsius.quantize(Decimal("0.1"), ROUND_HALF_UP))
 
 
 def _value(body: dict[str, Any], field: str) -> float | int:

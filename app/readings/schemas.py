@@ -33,8 +33,16 @@ Systolic = Annotated[int, Field(ge=20, le=300, strict=True, description="mmHg")]
 Diastolic = Annotated[int, Field(ge=10, le=200, strict=True, description="mmHg, below systolic")]
 SpO2 = Annotated[int, Field(ge=0, le=100, strict=True, description="%")]
 RespiratoryRate = Annotated[int, Field(ge=0, le=60, strict=True, description="breaths/min")]
+TEMPERATURE_RANGE = (25.0, 45.0)
 TemperatureC = Annotated[
-    float, Field(ge=25.0, le=45.0, strict=True, allow_inf_nan=False, description="°C, one decimal")
+    float,
+    Field(
+        ge=TEMPERATURE_RANGE[0],
+        le=TEMPERATURE_RANGE[1],
+        strict=True,
+        allow_inf_nan=False,
+        description="°C, one decimal",
+    ),
 ]
 VITALS = (
     "heart_rate",
