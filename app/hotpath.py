@@ -10,6 +10,7 @@ Core.
 
 from __future__ import annotations
 
+import contextlib
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -113,6 +114,8 @@ class Prepared:
             else:
                 cursor.executemany(compiled.sql, [self._params(compiled, p) for p in params])
         except dbapi_error as exc:
+            with contextlib.suppress(dbapi_error):  # not left to the collector (psycopg warns)
+                cursor.close()
             # The same exception classes as through Core (IntegrityError, OperationalError, ...).
             raise DBAPIError.instance(compiled.sql, None, exc, dbapi_error) from exc
         return compiled, cursor
