@@ -260,7 +260,9 @@ def test_marking_entered_in_error_moves_last_updated(world: World) -> None:
 @pytest.mark.parametrize(
     "value",
     ["gt2026-11-21T14:05:00", "gt2026-11-21", "2026-11-21T14:05", "sa2026-11-21T14:05:00Z",
-     "ne2026-11-21T14:05:00Z", "gtyesterday", "gt2026-13-40T14:05:00Z"],
+     "ne2026-11-21T14:05:00Z", "gtyesterday", "gt2026-13-40T14:05:00Z",
+     "gt0001-01-01T00:00:00+14:00", "gt9999-12-31T23:59:59-14:00", "le9999-12-31T23:59:59Z",
+     "eq0001-01-01T00:00:00Z"],
 )  # fmt: skip
 def test_last_updated_needs_a_supported_prefix_and_an_offset(world: World, value: str) -> None:
     session = world.session()

@@ -6,7 +6,7 @@ import re
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl
 
 from app.errors import BadRequest, ValidationFailed
@@ -111,6 +111,11 @@ class Bound:
     at_least: bool
 
 
+# Instants a minute inside the calendar, in UTC: gt, le and eq add up to a minute to the instant.
+_EARLIEST = datetime.min.replace(tzinfo=UTC) + timedelta(minutes=1)
+_LATEST = datetime.max.replace(tzinfo=UTC) - timedelta(minutes=1)
+
+
 def last_updated_bounds(values: Sequence[str]) -> list[Bound]:
     """``_lastUpdated`` values as bounds. gt, ge, lt and le compare with the instant given as a
     point in time, so a poller that sends a time cut to the second never skips what changed later
@@ -135,7 +140,10 @@ def last_updated_bounds(values: Sequence[str]) -> list[Bound]:
             text += f".{fraction[:6].ljust(6, '0')}"
         try:
             at = datetime.fromisoformat(text + match["zone"].replace("Z", "+00:00"))
-        except ValueError:
+            at = at.astimezone(UTC)  # so that a bound's span cannot leave the calendar
+            if not _EARLIEST <= at <= _LATEST:
+                raise ValueError(at)
+        except (ValueError, OverflowError):
             raise _invalid("_lastUpdated", "not a valid instant") from None
         if prefix == "eq":
             if match["second"] is None:
