@@ -168,6 +168,10 @@ INVALID = [
     ("unknown-field", {"colour": "red"}, ["colour"]),
     ("screening", {"screening": {"pulse_max": 100}}, ["screening", "pulse_max"]),
     ("not-a-number", _rule("hr.high", medium="fast"), ["thresholds", "hr.high", "medium"]),
+    ("a-boolean-limit", _rule("hr.high", medium=True), ["thresholds", "hr.high", "medium"]),
+    ("a-boolean-rise", {"rise_from_baseline": {"systolic": True}}, ["rise_from_baseline", "systolic"]),
+    ("a-boolean-minimum", {"recovery": {"min_observation_min": False}}, ["recovery", "min_observation_min"]),
+    ("a-fractional-rise", {"rise_from_baseline": {"diastolic": 25.5}}, ["rise_from_baseline", "diastolic"]),
 ]  # fmt: skip
 
 
