@@ -95,10 +95,19 @@ def keys_create(
 @clinics_cli.command("create")
 def clinics_create(name: Annotated[str, typer.Argument(help="The clinic's name.")]) -> None:
     """Create a clinic and print its id."""
+    from pydantic import ValidationError
+
+    from app.auth.schemas import ClinicCreate
     from app.auth.service import create_clinic
 
+    try:  # the same rules as POST /v1/clinics
+        name = ClinicCreate(name=name).name
+    except ValidationError:
+        raise typer.BadParameter(
+            "a clinic's name has 1 to 200 characters", param_hint="NAME"
+        ) from None
     with _migrated_sessionmaker()() as db:
-        clinic = create_clinic(db, None, name.strip() or name)
+        clinic = create_clinic(db, None, name)
         db.commit()
         typer.echo(str(clinic.id))
 

@@ -74,6 +74,19 @@ def test_keys_create_refuses_keys_that_could_not_work(
     assert message in result.stderr
 
 
+@pytest.mark.parametrize("name", ["", "   ", "x" * 201])
+def test_clinics_create_refuses_a_name_the_api_would_refuse(template: Template, name: str) -> None:
+    url = template.empty()
+    result = vigil(url, "clinics", "create", name)
+    assert result.returncode != 0
+    assert result.stdout == ""
+    assert "1 to 200 characters" in result.stderr
+    admin = vigil(url, "keys", "create", "--role", "admin").stdout.strip()
+    with TestClient(create_app(Settings(database_url=url))) as client:
+        listed = client.get("/v1/clinics", headers={"Authorization": f"Bearer {admin}"})
+    assert listed.json()["items"] == []
+
+
 def test_migrate_brings_a_fresh_database_to_head(template: Template) -> None:
     url = template.empty()
     assert vigil(url, "migrate").returncode == 0
