@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import uuid
 from typing import Annotated
 
@@ -10,7 +13,7 @@ import typer
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.auth.roles import Role
-from app.config import get_settings
+from app.config import MULTIPROCESS_METRICS, get_settings
 
 cli = typer.Typer(
     help="Vigil: in-session monitoring API for ketamine-infusion clinics.", no_args_is_help=True
@@ -44,17 +47,27 @@ def serve(
 
     settings = get_settings()
     upgrade(settings.database_url)
-    uvicorn.run(
-        "app.main:create_served_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=settings.log_level,
-        log_config=logging_config(settings.log_level),
-        # uvicorn's request lines carry the ids in paths: ours (logs.py) name the route instead.
-        access_log=False,
-    )
+    metrics_dir = None
+    if workers > 1 and not os.environ.get(MULTIPROCESS_METRICS):
+        # Each worker counts in files of its own here and /metrics adds them all up
+        # (prometheus-client's multiprocess mode); otherwise a scrape shows one worker's counts.
+        metrics_dir = tempfile.mkdtemp(prefix="vigil-metrics-")
+        os.environ[MULTIPROCESS_METRICS] = metrics_dir
+    try:
+        uvicorn.run(
+            "app.main:create_served_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=settings.log_level,
+            log_config=logging_config(settings.log_level),
+            # uvicorn's request lines carry the ids in paths: ours (logs.py) name the route.
+            access_log=False,
+        )
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 @cli.command()

@@ -4,6 +4,10 @@ from functools import lru_cache
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# prometheus-client's own variable: the directory where several worker processes keep their
+# metrics, for /metrics to add up. `vigil serve --workers N` sets it when N > 1.
+MULTIPROCESS_METRICS = "PROMETHEUS_MULTIPROC_DIR"
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VIGIL_", extra="ignore")

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.factories import (
     World,
@@ -446,3 +447,34 @@ def test_concurrent_violations_make_one_alert_that_counts_them_all(
     for rule in ("bp.systolic.high", "bp.rise_from_baseline"):
         [one] = [a for a in every if a["rule"] == rule]
         assert (one["status"], one["count"]) == ("open", 20)
+
+
+def _samples(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    """The samples of metric ``name`` in a Prometheus text exposition, by their labels."""
+    return {
+        tuple(sorted(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    }
+
+
+def test_metrics_add_up_every_worker(
+    live_world: World,  # noqa: F811
+    live_server: str,  # noqa: F811
+) -> None:
+    """Two workers: every scrape, whichever worker answers it, counts the requests and the
+    alerts of both, and no count ever goes back."""
+    world = live_world
+    reading = world.reading(started(world), measured_at=ago(2), spo2=85)
+    assert raised(reading, "spo2.low")["severity"] == "high"
+    for _ in range(20):  # each on a new connection, so both workers answer some
+        assert world.client.get("/healthz").status_code == 200
+    health = (("method", "GET"), ("route", "/healthz"), ("status", "200"))
+    alerts = (("rule", "spo2.low"), ("severity", "high"))
+    seen = []
+    for _ in range(8):
+        text = world.client.get("/metrics").text
+        assert _samples(text, "vigil_alerts_raised_total").get(alerts, 0) >= 1, text
+        seen.append(_samples(text, "vigil_http_requests_total")[health])
+    assert seen[0] >= 20 and seen == sorted(seen), seen

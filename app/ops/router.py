@@ -1,10 +1,14 @@
 """Health, readiness and metrics: no key needed, no patient data."""
 
+import os
+
 from fastapi import APIRouter, Request
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 from pydantic import BaseModel
 from starlette.responses import Response
 
+from app.config import MULTIPROCESS_METRICS
 from app.migrate import current_revision, head_revision
 
 router = APIRouter(tags=["operations"])
@@ -59,4 +63,13 @@ async def readyz(request: Request) -> Response:
     },
 )
 async def metrics() -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    return Response(_exposition(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _exposition() -> bytes:
+    """This process's metrics, or with several workers the sum over all of them."""
+    if not os.environ.get(MULTIPROCESS_METRICS):
+        return generate_latest()
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return generate_latest(registry)
