@@ -450,6 +450,24 @@ def test_the_audit_trail_records_a_patient_create_and_read(world: World) -> None
     assert _audit(world.other_admin, resource_id=patient_id) == []
 
 
+def test_board_and_alert_list_reads_are_audited_under_each_session_shown(world: World) -> None:
+    sessions = [world.session(state="in_progress") for _ in range(2)]
+    for session in sessions:
+        world.reading(session, measured_at=ago(2), spo2=85)  # an alert in each
+    assert (
+        world.dashboard.get("/v1/board", headers={"X-Request-ID": "req-board"}).status_code == 200
+    )
+    alerts = world.dashboard.get("/v1/alerts", headers={"X-Request-ID": "req-alerts"})
+    assert len(alerts.json()["items"]) >= 2
+    for session in sessions:
+        entries = _audit(world.admin, resource_id=session["id"])
+        shown = {(e["request_id"], e["action"], e["resource_type"]) for e in entries}
+        assert {
+            ("req-board", "board.read", "Session"),
+            ("req-alerts", "alert.list", "Session"),
+        } <= shown
+
+
 def test_the_audit_trail_filters_by_actor_and_pages_with_a_cursor(world: World) -> None:
     patients = [world.patient(world.clinician)["id"] for _ in range(5)]
     world.patient(world.nurse)

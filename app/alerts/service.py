@@ -86,8 +86,8 @@ def list_alerts(
         after_seq=after, limit=limit + 1,
     )  # fmt: skip
     page = rows[:limit]
-    if page:
-        audit.record(db, principal, "alert.list", "Alert", None)
+    if page:  # each session whose alerts the page showed
+        audit.record_each(db, principal, "alert.list", "Session", (a["infusion_id"] for a in page))
     return AlertPage(
         items=[store.to_read(a) for a in page],
         next_cursor=encode_cursor(page[-1]["change_seq"]) if len(rows) > limit else None,

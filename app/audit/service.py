@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
@@ -32,20 +33,43 @@ def record(
     resource_id: uuid.UUID | str | None,
     outcome: str = "success",
 ) -> None:
-    _INSERT.execute(
-        db,
-        dict(
-            at=utcnow(),
-            actor_key_id=principal.key_id if principal else None,
-            role=principal.role.value if principal else None,
-            clinic_id=principal.clinic_id if principal else None,
-            action=action,
-            resource_type=resource_type,
-            resource_id=str(resource_id) if resource_id is not None else None,
-            request_id=request_id_var.get(),
-            outcome=outcome,
-        ),
+    _INSERT.execute(db, _entry(principal, action, resource_type, resource_id, outcome))
+
+
+def _entry(
+    principal: Principal | None,
+    action: str,
+    resource_type: str,
+    resource_id: uuid.UUID | str | None,
+    outcome: str = "success",
+) -> dict[str, Any]:
+    return dict(
+        at=utcnow(),
+        actor_key_id=principal.key_id if principal else None,
+        role=principal.role.value if principal else None,
+        clinic_id=principal.clinic_id if principal else None,
+        action=action,
+        resource_type=resource_type,
+        resource_id=str(resource_id) if resource_id is not None else None,
+        request_id=request_id_var.get(),
+        outcome=outcome,
     )
+
+
+def record_each(
+    db: Session,
+    principal: Principal,
+    action: str,
+    resource_type: str,
+    resource_ids: Iterable[uuid.UUID],
+) -> None:
+    """One entry per resource a read showed (a page of several sessions' data), so that the
+    log of each resource finds it; one entry without a resource when it showed none."""
+    ids = sorted(set(resource_ids), key=str)
+    if not ids:
+        record(db, principal, action, resource_type, None)
+        return
+    _INSERT.execute(db, [_entry(principal, action, resource_type, i) for i in ids])
 
 
 def record_denial(request: Request, status: int) -> None:

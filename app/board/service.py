@@ -72,7 +72,7 @@ def board_unless_unchanged(
     etag = f'W/"board-{hashlib.sha256(rows.encode()).hexdigest()[:24]}"'
     if if_none_match is not None and etag in {t.strip() for t in if_none_match.split(",")}:
         return etag, None
-    audit.record(db, principal, "board.read", "Board", None)
+    audit.record_each(db, principal, "board.read", "Session", (r.session_id for r in current.items))
     return etag, current
 
 

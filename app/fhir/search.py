@@ -207,9 +207,9 @@ def search_observations(
     if searched is not None:
         audit.record(db, principal, "fhir.observation.search", "Observation", searched)
     else:  # a search of the whole clinic: the sessions whose data it showed
-        shown: list[uuid.UUID | None] = sorted({item.session_id for item in page}, key=str)
-        for session_id in shown or [None]:
-            audit.record(db, principal, "fhir.observation.search", "Encounter", session_id)
+        audit.record_each(
+            db, principal, "fhir.observation.search", "Encounter", (i.session_id for i in page)
+        )
     return mapping.bundle(
         [item.make() for item in page], base=base, total=total, self_url=self_url, next_url=next_url
     )
