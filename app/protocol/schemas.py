@@ -35,12 +35,13 @@ DIRECTIONS: dict[str, Direction] = {
     "dissociation.unresolved": "above",
 }
 
-# Numbers are strict: JSON true is no limit (lax validation would read it as 1).
-Limit = Annotated[float, Field(ge=0, le=1000, strict=True)]
+Limit = Annotated[float, Field(ge=0, le=1000)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Unknown fields are refused, and numbers are strict: JSON true is no limit (lax validation
+    # would read it as 1).
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 # Every rule of the table has a medium level; some add a low or a high one. A level the rule
@@ -125,35 +126,35 @@ _FIELD_OF_RULE = {str(field.alias): name for name, field in RuleThresholds.model
 class RiseFromBaseline(_Strict):
     """bp.rise_from_baseline (medium): a rise of this many mmHg over the session's baseline."""
 
-    systolic: Annotated[int, Field(ge=1, le=200, strict=True)]
-    diastolic: Annotated[int, Field(ge=1, le=200, strict=True)]
+    systolic: Annotated[int, Field(ge=1, le=200)]
+    diastolic: Annotated[int, Field(ge=1, le=200)]
 
 
 class Screening(_Strict):
     """Baseline pressure above which `start` needs a clinician's review (esketamine label)."""
 
-    systolic_max: Annotated[int, Field(ge=60, le=300, strict=True)]
-    diastolic_max: Annotated[int, Field(ge=30, le=200, strict=True)]
+    systolic_max: Annotated[int, Field(ge=60, le=300)]
+    diastolic_max: Annotated[int, Field(ge=30, le=200)]
 
 
 class NearBaseline(_Strict):
     """vitals_near_baseline: within these rises over baseline, or under the absolute limits."""
 
-    systolic_rise: Annotated[int, Field(ge=0, le=200, strict=True)]
-    diastolic_rise: Annotated[int, Field(ge=0, le=200, strict=True)]
-    heart_rate_rise: Annotated[int, Field(ge=0, le=200, strict=True)]
-    systolic_below: Annotated[int, Field(ge=60, le=300, strict=True)]
-    diastolic_below: Annotated[int, Field(ge=30, le=200, strict=True)]
-    heart_rate_below: Annotated[int, Field(ge=30, le=300, strict=True)]
+    systolic_rise: Annotated[int, Field(ge=0, le=200)]
+    diastolic_rise: Annotated[int, Field(ge=0, le=200)]
+    heart_rate_rise: Annotated[int, Field(ge=0, le=200)]
+    systolic_below: Annotated[int, Field(ge=60, le=300)]
+    diastolic_below: Annotated[int, Field(ge=30, le=200)]
+    heart_rate_below: Annotated[int, Field(ge=30, le=300)]
 
 
 class Recovery(_Strict):
-    min_observation_min: Annotated[float, Field(ge=0, le=1440, strict=True)]
-    min_observation_intranasal_min: Annotated[float, Field(ge=0, le=1440, strict=True)]
-    assessment_interval_min: Annotated[float, Field(gt=0, le=240, strict=True)]
-    resolved_within_min: Annotated[float, Field(gt=0, le=1440, strict=True)]
-    overdue_after_min: Annotated[float, Field(gt=0, le=1440, strict=True)]
-    vomiting_window_min: Annotated[float, Field(ge=0, le=1440, strict=True)]
+    min_observation_min: Annotated[float, Field(ge=0, le=1440)]
+    min_observation_intranasal_min: Annotated[float, Field(ge=0, le=1440)]
+    assessment_interval_min: Annotated[float, Field(gt=0, le=240)]
+    resolved_within_min: Annotated[float, Field(gt=0, le=1440)]
+    overdue_after_min: Annotated[float, Field(gt=0, le=1440)]
+    vomiting_window_min: Annotated[float, Field(ge=0, le=1440)]
     near_baseline: NearBaseline
 
 
