@@ -10,7 +10,11 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import update
 
+from app.db import make_engine, table_of
+from app.observations.models import Observation
+from app.readings.models import Reading
 from tests.factories import Caller, World, ago, caller_for, expect_problem, started
 from tests.live import live_server  # noqa: F401  (fixture)
 
@@ -243,6 +247,35 @@ def test_a_client_id_replay_answers_the_original_body_after_later_changes(
         assert batch.status_code == 201, batch.text
         assert batch.json()["items"] == [first.json()]
     assert _items(world.nurse, path, include_entered_in_error=True) == stored
+
+
+@pytest.mark.parametrize("kind", ["readings", "observations"])
+def test_an_entry_stored_before_answers_were_kept_replays_as_it_stands(
+    world: World, kind: str
+) -> None:
+    """Entries from before the migration that keeps answers have none: a replay is judged
+    again from what is stored, which nothing has changed here."""
+    session = started(world)
+    path = f"/v1/sessions/{session['id']}/{kind}"
+    extra = {"heart_rate": 135} if kind == "readings" else {"kind": "sedation", "moaas": 3}
+    body = {"id": str(uuid.uuid4()), "measured_at": ago(2), **extra}
+    first = world.nurse.post(path, json=body)
+    assert first.status_code == 201, first.text
+    engine = make_engine(world.database_url)
+    try:
+        with engine.begin() as connection:
+            table = table_of(Reading if kind == "readings" else Observation)
+            forgotten = connection.execute(
+                update(table).where(table.c.id == uuid.UUID(body["id"])).values(answer=None)
+            )
+            assert forgotten.rowcount == 1
+    finally:
+        engine.dispose()
+    again = world.nurse.post(path, json=body)
+    assert (again.status_code, again.json()) == (201, first.json())
+    if kind == "readings":
+        batch = world.nurse.post(f"{path}:batch", json={"readings": [body]})
+        assert (batch.status_code, batch.json()["items"]) == (201, [first.json()])
 
 
 @pytest.mark.parametrize("kind", ["readings", "observations"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -29,23 +29,35 @@ class Entry(Protocol):
     request_hash: str
 
 
+# What a replay's check reads of a stored entry, and the answer it repeats.
+_STORED = ("id", "infusion_id", "request_hash", "answer")
+
+
 @dataclass(frozen=True, slots=True)
 class EntryStatements:
     """The hot statements of a kind of entry (readings, observations)."""
 
+    table: Table
     insert: Prepared
-    by_id: Prepared  # id, infusion_id, request_hash and the kept answer: a replay's check
+    by_id: Prepared  # the _STORED columns of one entry
     keep_answer: Prepared  # the first answer of a client id, for its replays
+
+    def stored(self, db: Session, ids: Collection[uuid.UUID]) -> list[Any]:
+        """The entries already stored under these client ids (a single post's by key)."""
+        if len(ids) == 1:
+            found = self.by_id.first(db, {"entry_id": next(iter(ids))})
+            return [found] if found is not None else []
+        columns = [self.table.c[name] for name in _STORED]
+        return list(db.execute(select(*columns).where(self.table.c.id.in_(ids))).all())
 
 
 def entry_statements(table: Table) -> EntryStatements:
     entry_id = bindparam("entry_id", type_=Uuid)
     c = table.c
     return EntryStatements(
+        table=table,
         insert=Prepared.insert(table),
-        by_id=Prepared(
-            select(c.id, c.infusion_id, c.request_hash, c.answer).where(c.id == entry_id)
-        ),
+        by_id=Prepared(select(*[c[name] for name in _STORED]).where(c.id == entry_id)),
         keep_answer=Prepared(
             update(table).where(c.id == entry_id).values(answer=bindparam("answer", type_=Text))
         ),

@@ -114,15 +114,15 @@ def _replay(
 ) -> ObservationRecorded | None:
     """The first answer of a replayed id; an observation stored before answers were kept is
     answered as it now stands."""
-    existing = _STATEMENTS.by_id.first(db, {"entry_id": obs_id})
-    if existing is None:
+    stored = _STATEMENTS.stored(db, [obs_id])
+    if not stored:
         return None
-    check_replays([existing], infusion.id, {obs_id: (-1, item_hash)}, ["body"])
-    if existing.answer is not None:
-        return ObservationRecorded.model_validate_json(existing.answer)
-    stored = db.get_one(Observation, obs_id)
+    check_replays(stored, infusion.id, {obs_id: (-1, item_hash)}, ["body"])
+    if stored[0].answer is not None:
+        return ObservationRecorded.model_validate_json(stored[0].answer)
+    observation = db.get_one(Observation, obs_id)
     return _recorded(
-        infusion, stored, alert_queries.alerts_with_evidence(db, observation_id=obs_id)
+        infusion, observation, alert_queries.alerts_with_evidence(db, observation_id=obs_id)
     )
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import select, tuple_
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, undefer
+from sqlalchemy.orm import Session
 
 from app.alerts import engine
 from app.alerts import queries as alert_queries
@@ -91,7 +91,7 @@ def record_readings(
                 "answer": None,
             }
         )
-    replayed = _replayed_ids(db, infusion.id, hashes, base_loc)
+    replayed = _replayed(db, infusion.id, hashes, base_loc)
     # A replay answers as it first did, even if the session has closed since: only what is new
     # must keep to the bedside timing rules.
     for index, item in enumerate(items):
@@ -106,7 +106,7 @@ def record_readings(
             # A concurrent request stored one of these ids first: answer as a replay would.
             db.rollback()
             infusion = load_infusion(db, principal, infusion_id, lock=True)
-            replayed = _replayed_ids(db, infusion.id, hashes, base_loc)
+            replayed = _replayed(db, infusion.id, hashes, base_loc)
             if not all(row["id"] in replayed for row in rows):
                 raise Conflict("a request with these ids is still being processed") from None
             new_rows = []
@@ -122,29 +122,23 @@ def record_readings(
     ]
     if kept:
         _STATEMENTS.keep_answer.execute(db, kept)
-    if replayed:
-        answers.update(_replayed_answers(db, infusion, replayed))
+    for reading_id, entry in replayed.items():
+        answers[reading_id] = _replayed_answer(db, infusion, entry)
     return [answers[row["id"]] for row in rows]
 
 
-def _replayed_answers(
-    db: Session, infusion: Infusion, ids: set[uuid.UUID]
-) -> dict[uuid.UUID, ReadingRecorded]:
-    """The first answers of replayed ids; a reading stored before answers were kept is judged
-    again as it now stands."""
-    answers = {}
-    query = select(Reading).options(undefer(Reading.answer)).where(Reading.id.in_(ids))
-    for reading in db.scalars(query):
-        if reading.answer is not None:
-            answers[reading.id] = ReadingRecorded.model_validate_json(reading.answer)
-            continue
-        answers[reading.id] = _recorded(
-            infusion,
-            reading,
-            engine.news2_of(db, infusion, reading),
-            alert_queries.alerts_with_evidence(db, reading_id=reading.id),
-        )
-    return answers
+def _replayed_answer(db: Session, infusion: Infusion, entry: Any) -> ReadingRecorded:
+    """A replayed id's first answer; a reading stored before answers were kept is judged again
+    as it now stands."""
+    if entry.answer is not None:
+        return ReadingRecorded.model_validate_json(entry.answer)
+    reading = db.get_one(Reading, entry.id)
+    return _recorded(
+        infusion,
+        reading,
+        engine.news2_of(db, infusion, reading),
+        alert_queries.alerts_with_evidence(db, reading_id=reading.id),
+    )
 
 
 def _recorded(
@@ -162,21 +156,18 @@ def _recorded(
     )
 
 
-def _replayed_ids(
+def _replayed(
     db: Session,
     infusion_id: uuid.UUID,
     hashes: dict[uuid.UUID, tuple[int, str]],
     loc: list[str | int],
-) -> set[uuid.UUID]:
+) -> dict[uuid.UUID, Any]:
+    """The stored entries of the ids sent again with the same body (a different body: 422)."""
     if not hashes:
-        return set()
-    if len(hashes) == 1:  # a tablet's single post: by primary key, without the ORM's cost
-        [reading_id] = hashes
-        found = _STATEMENTS.by_id.first(db, {"entry_id": reading_id})
-        existing: Sequence[Any] = [found] if found is not None else []
-    else:
-        existing = db.execute(select(*_REPLAY_COLUMNS).where(_readings.c.id.in_(hashes))).all()
-    return check_replays(existing, infusion_id, hashes, loc)
+        return {}
+    stored = _STATEMENTS.stored(db, hashes)
+    replayed = check_replays(stored, infusion_id, hashes, loc)
+    return {entry.id: entry for entry in stored if entry.id in replayed}
 
 
 def list_readings(
@@ -206,6 +197,4 @@ def enter_in_error(
     return to_read(infusion, found)
 
 
-_readings = table_of(Reading)
-_STATEMENTS = entry_statements(_readings)
-_REPLAY_COLUMNS = (_readings.c.id, _readings.c.infusion_id, _readings.c.request_hash)
+_STATEMENTS = entry_statements(table_of(Reading))
