@@ -180,13 +180,6 @@ def recovery(db: Session, infusion: Any, at: datetime) -> RecoveryRead:
     )
 
 
-def _seen_by(alert: dict[str, Any], at: datetime) -> bool:
-    """Was the alert there at ``at``? A discharge dated back is not blocked by an alert whose
-    evidence was all measured after it; judged at the present, every active alert counts (its
-    evidence may lie up to the allowed clock skew ahead)."""
-    return at >= utcnow() - CLOCK_SKEW or alert["first_seen_at"] <= at
-
-
 def _status(
     within: float, overdue_after: float, since_end: float, to_resolution: float | None
 ) -> Any:
@@ -226,8 +219,12 @@ def _blockers(
         blockers.append("vitals_not_near_baseline")
     if any((o.severity or 0) >= 1 for o in vomiting):
         blockers.append("vomiting")
+    # A discharge dated back is not blocked by an alert whose evidence was all measured after
+    # it; judged at the present, every active alert counts (its evidence may lie up to the
+    # allowed clock skew ahead).
+    dated_back = at < utcnow() - CLOCK_SKEW
     if any(
-        a["severity"] == "high" and _seen_by(a, at)
+        a["severity"] == "high" and not (dated_back and a["first_seen_at"] > at)
         for a in alert_store.active_alerts(db, infusion.id).values()
     ):
         blockers.append("open_high_alerts")
