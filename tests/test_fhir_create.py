@@ -326,6 +326,38 @@ def test_if_none_exist_finds_a_resource_whose_body_did_not_carry_the_identifier(
     assert len(world.readings(session)) == 2
 
 
+def test_if_none_exist_finds_a_resource_by_the_identifier_vigil_gave_it(world: World) -> None:
+    """Every Observation shows ``urn:vigil:reading|<id>``; naming it in a conditional create
+    finds that reading as a search by it does, whether posted through FHIR or v1."""
+    session = world.session(state="in_progress")
+    first = created(post(world.ehr, vital(session, "8867-4", 84)))
+    [own] = [i for i in first["identifier"] if i["system"] == "urn:vigil:reading"]
+    for condition in (f"identifier=urn:vigil:reading|{own['value']}", f"identifier={own['value']}"):
+        again = post(world.ehr, vital(session, "8867-4", 99), **{"If-None-Exist": condition})
+        assert fhir_body(again, 200)["id"] == first["id"]
+    baseline = world.readings(session)[0]
+    again = post(
+        world.ehr,
+        vital(session, "8867-4", 99),
+        **{"If-None-Exist": f"identifier=urn:vigil:reading|{baseline['id']}"},
+    )
+    assert {"system": "urn:vigil:reading", "value": baseline["id"]} in fhir_body(again, 200)[
+        "identifier"
+    ]
+    assert len(world.readings(session)) == 2
+    # Another clinic's reading is not found: its id names nothing here, so a create follows.
+    theirs = world.session(world.other_nurse, state="in_progress")
+    other = world.readings(theirs, world.other_nurse)[0]
+    created(
+        post(
+            world.ehr,
+            vital(session, "8867-4", 99),
+            **{"If-None-Exist": f"identifier=urn:vigil:reading|{other['id']}"},
+        )
+    )
+    assert len(world.readings(session)) == 3
+
+
 def test_if_none_exist_looks_only_in_the_callers_clinic(world: World) -> None:
     ours = world.session(state="in_progress")
     theirs = world.session(world.other_nurse, state="in_progress")

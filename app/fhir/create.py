@@ -14,6 +14,7 @@ from app.errors import NotFound, PreconditionFailed, ValidationFailed
 from app.fhir import intake, mapping
 from app.fhir.models import ObservationIdentifier
 from app.fhir.params import Token, if_none_exist
+from app.fhir.search import reading_identified
 from app.fhir.service import reading_resource
 from app.fhir.shape import parse_body
 from app.infusions.service import load_infusion
@@ -77,13 +78,12 @@ def _kept_identifiers(
 
 
 def _matching(db: Session, clinic_id: uuid.UUID, token: Token) -> list[Reading]:
-    query = select(ObservationIdentifier.reading_id).where(
-        ObservationIdentifier.clinic_id == clinic_id, ObservationIdentifier.value == token.code
+    """The clinic's readings a search by ``token`` finds: Vigil's own identifier of a reading
+    (``urn:vigil:reading|<id>``) matches as well as one a client gave."""
+    query = select(Reading).where(
+        Reading.clinic_id == clinic_id, reading_identified(token, clinic_id)
     )
-    if token.system is not None:
-        query = query.where(ObservationIdentifier.system == token.system)
-    ids = set(db.scalars(query))
-    return list(db.scalars(select(Reading).where(Reading.id.in_(ids)).order_by(Reading.id)))
+    return list(db.scalars(query.order_by(Reading.id)))
 
 
 def _as_fhir(exc: ValidationFailed) -> ValidationFailed:

@@ -135,11 +135,10 @@ def _same_id(column: Any, value: str | None) -> ColumnElement[bool]:
         return false()
 
 
-def _reading_identified(token: Token, clinic_id: uuid.UUID) -> ColumnElement[bool]:
-    """A reading carries ``token``: its own identifier, or one a client gave it."""
+def reading_identified(token: Token, clinic_id: uuid.UUID) -> ColumnElement[bool]:
+    """A reading carries ``token``: its own identifier, or one a client gave it (in any
+    system, Vigil's own included: the resource shows both, so either finds it)."""
     own = _same_id(Reading.id, token.code) if token.system in (None, READING_ID) else false()
-    if token.system == READING_ID:
-        return own
     given = select(ObservationIdentifier.reading_id).where(
         ObservationIdentifier.clinic_id == clinic_id
     )
@@ -182,7 +181,7 @@ def search_observations(
     readings_where = _readings_where(scope, selection, bounds)
     if readings_where is not None:
         clinic_id = principal.require_clinic()
-        readings_where += [or_(*(_reading_identified(t, clinic_id) for t in ts)) for ts in wanted]
+        readings_where += [or_(*(reading_identified(t, clinic_id) for t in ts)) for ts in wanted]
     observations_where = [
         *(c(Observation) for c in scope),
         Observation.kind.in_(sorted(selection.kinds)),
