@@ -121,6 +121,18 @@ def decode_cursor(cursor: str, arity: int) -> list[str]:
     return parts
 
 
+MAX_SEQUENCE = 2**63 - 1  # a BIGINT: the change and audit sequences, never beyond
+
+
+def parse_sequence(text: str, name: str = "cursor") -> int:
+    """A sequence number read from a cursor: ASCII digits within a BIGINT, else a 422."""
+    if not (text.isascii() and text.isdigit() and int(text) <= MAX_SEQUENCE):
+        raise ValidationFailed(
+            f"{name} is not valid", [{"loc": ["query", name], "msg": "invalid cursor"}]
+        )
+    return int(text)
+
+
 def parse_uuid(text: str) -> uuid.UUID:
     try:
         return uuid.UUID(text)

@@ -10,8 +10,10 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from app.alerts.stream import parse_last_event_id
 from app.config import Settings
 from app.main import create_app
+from app.schemas import encode_cursor
 from tests.factories import World, ago, expect_problem
 
 MIB = 1024 * 1024
@@ -308,3 +310,33 @@ def test_a_timestamp_beyond_the_calendar_in_utc_is_a_422_not_a_500(
         body_ = expect_problem(response, 422, "validation")
         assert "out of range" in body_["detail"], body_
     assert world.transition(session, "end")["status"] == "recovery"  # nothing changed before
+
+
+# --- cursors -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("number", [str(2**63), "9" * 40, "²", "-1", "1e3"])
+def test_a_cursor_number_beyond_the_database_or_not_a_number_is_a_422(
+    world: World, number: str
+) -> None:
+    session = world.session(state="in_progress")
+    cursor = encode_cursor(number)
+    for caller, path, params in (
+        (world.nurse, "/v1/alerts", {"cursor": cursor}),
+        (world.nurse, "/v1/alerts", {"changed_after": cursor}),
+        (world.global_admin, "/v1/audit", {"cursor": cursor}),
+        (world.nurse, "/fhir/R4/Observation",
+         {"encounter": f"Encounter/{session['id']}",
+          "_cursor": encode_cursor(ago(0), uuid.uuid4(), number, 0)}),
+    ):  # fmt: skip
+        response = caller.get(path, params=params)
+        assert response.status_code == 422, (path, response.text)
+    assert encode_cursor(2**63 - 1) != cursor
+    assert world.nurse.get("/v1/alerts", params={"cursor": encode_cursor(2**63 - 1)}).json() == {
+        "items": [], "next_cursor": None,
+        "changes_cursor": world.nurse.get("/v1/alerts").json()["changes_cursor"],
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("number", [str(2**63), "²", "x"])
+def test_a_last_event_id_that_names_no_change_starts_the_stream_from_now(number: str) -> None:
+    assert parse_last_event_id(encode_cursor(number)) is None
+    assert parse_last_event_id(encode_cursor(2**63 - 1)) == 2**63 - 1

@@ -16,11 +16,11 @@ from app.alerts.schemas import AlertPage
 from app.audit import service as audit
 from app.auth.deps import Principal
 from app.db import table_of, utcnow
-from app.errors import InvalidTransition, NotFound, ValidationFailed
+from app.errors import InvalidTransition, NotFound
 from app.hotpath import Prepared
 from app.infusions.models import Infusion
 from app.infusions.service import load_infusion
-from app.schemas import decode_cursor, encode_cursor
+from app.schemas import decode_cursor, encode_cursor, parse_sequence
 
 _infusions = table_of(Infusion)
 NEXT_CHECK = Prepared(
@@ -97,11 +97,7 @@ def list_alerts(
 
 def _seq_of(cursor: str, name: str) -> int:
     (text,) = decode_cursor(cursor, 1)
-    if not text.isdigit():
-        raise ValidationFailed(
-            f"{name} is not valid", [{"loc": ["query", name], "msg": "invalid cursor"}]
-        )
-    return int(text)
+    return parse_sequence(text, name)
 
 
 def _load(db: Session, principal: Principal, alert_id: uuid.UUID) -> tuple[Any, dict[str, Any]]:

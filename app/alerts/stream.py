@@ -22,8 +22,9 @@ from app.alerts.service import refresh_due
 from app.alerts.wakeup import Wakeups
 from app.auth.deps import Principal
 from app.db import table_of, utcnow
+from app.errors import ValidationFailed
 from app.hotpath import Prepared
-from app.schemas import decode_cursor, encode_cursor
+from app.schemas import decode_cursor, encode_cursor, parse_sequence
 
 _events = table_of(AlertEvent)
 _AFTER = Prepared(
@@ -42,9 +43,9 @@ def parse_last_event_id(value: str | None) -> int | None:
         return None
     try:
         (text,) = decode_cursor(value.strip(), 1)
-    except Exception:
+        return parse_sequence(text)
+    except ValidationFailed:
         return None
-    return int(text) if text.isdigit() else None
 
 
 async def alert_events(

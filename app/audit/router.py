@@ -9,7 +9,15 @@ from app.auth.deps import Admin
 from app.db import CommittingRoute, SessionDep
 from app.errors import Forbidden, Unauthorized, ValidationFailed, error_responses
 from app.pagination import Cursor, Limit
-from app.schemas import Page, QueryText, ResponseModel, Timestamp, decode_cursor, encode_cursor
+from app.schemas import (
+    Page,
+    QueryText,
+    ResponseModel,
+    Timestamp,
+    decode_cursor,
+    encode_cursor,
+    parse_sequence,
+)
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], route_class=CommittingRoute)
 
@@ -40,8 +48,7 @@ async def list_audit(
 ) -> Page[AuditEntry]:
     after = None
     if cursor:
-        (seq,) = decode_cursor(cursor, 1)
-        after = int(seq) if seq.isdigit() else -1
+        after = parse_sequence(decode_cursor(cursor, 1)[0])
     if resource_id is not None:
         with contextlib.suppress(ValueError):  # ids are stored in canonical UUID form
             resource_id = str(uuid.UUID(resource_id))

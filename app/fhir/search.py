@@ -31,7 +31,7 @@ from app.infusions.models import Infusion
 from app.observations.models import Observation
 from app.patients.models import Patient
 from app.readings.models import Reading
-from app.schemas import decode_cursor, encode_cursor, parse_time, parse_uuid
+from app.schemas import decode_cursor, encode_cursor, parse_sequence, parse_time, parse_uuid
 
 # A resource's place in the order: bedside time, the entry's id, readings before observations
 # (should both share an id), and the part of the reading in PARTS order, its panel after them:
@@ -73,11 +73,10 @@ def _updated_within(model: Any, bounds: Sequence[Bound]) -> list[ColumnElement[b
 
 def _decode(cursor: str) -> Key:
     when, ident, rank, part = decode_cursor(cursor, 4)
-    if not (rank.isdigit() and part.isdigit()):
-        raise ValidationFailed(
-            "cursor is not valid", [{"loc": ["query", "_cursor"], "msg": "invalid cursor"}]
-        )
-    return (parse_time(when), parse_uuid(ident), int(rank), int(part))
+    return (
+        parse_time(when), parse_uuid(ident),
+        parse_sequence(rank, "_cursor"), parse_sequence(part, "_cursor"),
+    )  # fmt: skip
 
 
 def _scope(
