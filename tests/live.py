@@ -178,6 +178,11 @@ class AlertStream:
                 return event
         raise AssertionError(f"the stream showed no change within {timeout} s")
 
+    def ended(self, timeout: float) -> bool:
+        """Whether the server closed the stream within ``timeout`` seconds."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
     def close(self) -> None:
         """Shut the socket down (this wakes the reading thread) so the server sees the client go."""
         if self._response is not None:

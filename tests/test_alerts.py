@@ -424,6 +424,28 @@ def test_a_stream_without_last_event_id_starts_from_now(
     following(stream, world)  # its first event is a change made after it connected
 
 
+def test_what_a_stream_shows_is_audited_and_a_revoked_key_hears_nothing_more(
+    live_world: World,  # noqa: F811
+    alert_stream: Callable[..., AlertStream],  # noqa: F811
+) -> None:
+    world = live_world
+    made = new_key(world, "dashboard")
+    stream = alert_stream({"Authorization": f"Bearer {made['key']}"})
+    following(stream, world)
+    session = started(world)
+    raised(world.reading(session, measured_at=ago(5), **HIGH_BP))
+    stream.until(of(session["id"], "bp.systolic.high"))
+    log = world.global_admin.get("/v1/audit", params={"actor_key_id": made["id"]}).json()
+    assert ("alert.stream", "Session", session["id"]) in {
+        (e["action"], e["resource_type"], e["resource_id"]) for e in log["items"]
+    }
+    revoked = world.global_admin.post(f"/v1/api-keys/{made['id']}/revoke")
+    assert revoked.status_code == 200, revoked.text
+    world.reading(session, measured_at=ago(4), heart_rate=140)  # a change for the clinic
+    assert stream.ended(timeout=15), "the stream of a revoked key stayed open"
+    assert all(e.data["rule"] != "hr.high" for e in iter(lambda: stream.poll(0.1), None))
+
+
 def test_concurrent_violations_make_one_alert_that_counts_them_all(
     live_world: World,  # noqa: F811
     live_server: str,  # noqa: F811

@@ -9,6 +9,7 @@ PostgreSQL notifications) or, failing that, every half second.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -20,7 +21,8 @@ from app.alerts import store
 from app.alerts.models import AlertEvent
 from app.alerts.service import refresh_due
 from app.alerts.wakeup import Wakeups
-from app.auth.deps import Principal
+from app.audit import service as audit
+from app.auth.deps import Principal, still_valid
 from app.db import table_of, utcnow
 from app.errors import ValidationFailed
 from app.hotpath import Prepared
@@ -63,10 +65,17 @@ async def alert_events(
         next_time_rules = 0.0
         while not await is_disconnected():
             with sessionmaker() as db:
+                now = utcnow()
+                if not still_valid(db, principal, now):
+                    return  # revoked or expired: the client's reconnect then gets its 401
                 if time.monotonic() >= next_time_rules:
-                    refresh_due(db, principal, utcnow())
+                    refresh_due(db, principal, now)
                     next_time_rules = time.monotonic() + TIME_RULES_SECONDS
                 rows = _AFTER.all(db, {"clinic_id": clinic_id, "after": after})
+                # What the stream shows is a read of those sessions' data, logged as such.
+                sessions = {uuid.UUID(row.payload["session_id"]) for row in rows}
+                if sessions:
+                    audit.record_each(db, principal, "alert.stream", "Session", sessions)
                 db.commit()
             for row in rows:
                 after = row.seq

@@ -74,6 +74,22 @@ def refusal(row: Any | None, digest: str, now: datetime) -> str | None:
     return None
 
 
+_KEY_STANDING = Prepared(
+    select(_keys.c.revoked_at, _keys.c.expires_at).where(_keys.c.id == bindparam("key_id"))
+)
+
+
+def still_valid(db: Session, principal: Principal, now: datetime) -> bool:
+    """Whether the key a long-lived answer (an event stream) was opened with still holds:
+    a revocation or an expiry ends what it opened, not only its next request."""
+    row = _KEY_STANDING.first(db, {"key_id": principal.key_id})
+    return (
+        row is not None
+        and row.revoked_at is None
+        and (row.expires_at is None or row.expires_at > now)
+    )
+
+
 def used_this_minute(row: Any, now: datetime) -> bool:
     return row.last_used_at is not None and now - row.last_used_at < LAST_USED_RESOLUTION
 
