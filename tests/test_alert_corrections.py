@@ -194,6 +194,67 @@ def test_voiding_the_only_evidence_still_resolves_the_alert(world: World) -> Non
     )
 
 
+NORMAL = {"respiratory_rate": 16, "spo2": 98, "systolic": 120, "diastolic": 70,
+          "heart_rate": 70, "consciousness": "alert", "temperature_c": 37.0}  # fmt: skip
+
+
+def test_voiding_a_value_carried_into_news2_resolves_the_news2_alert_it_alone_raised(
+    world: World,
+) -> None:
+    """A wrong-patient heart rate of 135 scores 3; a later reading that lacks a heart rate
+    borrows it and raises NEWS2 too. Voided, the 135 leaves every score, so no valid reading
+    supports the alert any longer."""
+    session = started(world, minutes_ago=20)
+    world.reading(session, measured_at=ago(10), **NORMAL)
+    wrong = world.reading(session, measured_at=ago(8), heart_rate=135)
+    borrowing = world.reading(session, measured_at=ago(6), spo2=98, heart_rate=None)
+    assert borrowing["news2"]["parameters"]["heart_rate"]["value"] == 135
+    opened = raised(borrowing, "news2")
+    assert (opened["count"], opened["reading_id"]) == (2, borrowing["id"])
+    void(world, wrong)
+    done = alert(world, opened["id"])
+    assert (done["status"], done["resolution_note"]) == (
+        "resolved", "entered-in-error: wrong patient",
+    )  # fmt: skip
+    assert alert_items(world.nurse, session_id=session["id"], status="active") == []
+
+
+def test_voiding_a_carried_value_keeps_the_news2_alert_on_what_still_violates(
+    world: World,
+) -> None:
+    session = started(world, minutes_ago=20)
+    world.reading(session, measured_at=ago(10), **NORMAL)
+    real = world.reading(session, measured_at=ago(9), **{**NORMAL, "respiratory_rate": 26})
+    wrong = world.reading(session, measured_at=ago(8), heart_rate=135)
+    borrowing = world.reading(
+        session, measured_at=ago(6), spo2=98, heart_rate=None
+    )  # carries rr 26 and hr 135
+    opened = raised(borrowing, "news2")
+    assert (opened["value"], opened["count"]) == (6, 3)
+    void(world, wrong)
+    now = alert(world, opened["id"])
+    assert (now["status"], now["severity"], now["value"]) == ("open", "medium", 3)
+    assert now["reading_id"] == borrowing["id"] and same(
+        now["last_seen_at"], borrowing["measured_at"]
+    )
+    assert real["news2"]["score"] == 3
+
+
+def test_voiding_the_baseline_judges_the_rise_from_baseline_again(world: World) -> None:
+    session = world.session()
+    world.reading(session, measured_at=ago(14), systolic=150, diastolic=80)
+    low = world.reading(session, measured_at=ago(13), systolic=100, diastolic=60)
+    world.transition(session, "start", world.clinician, at=ago(12),
+                     override_reason="reviewed")  # fmt: skip
+    risen = world.reading(session, measured_at=ago(6), systolic=145, diastolic=80)
+    opened = raised(risen, "bp.rise_from_baseline")
+    void(world, low)  # the baseline is 150/80 again: 145/80 is no rise
+    done = alert(world, opened["id"])
+    assert (done["status"], done["resolution_note"]) == (
+        "resolved", "entered-in-error: wrong patient",
+    )  # fmt: skip
+
+
 # --- vitals.overdue restarts its clock when a valid reading arrives -------------------------
 def overdue(world: World, session: Json) -> list[Json]:
     found = alert_items(world.dashboard, session_id=session["id"])

@@ -3,6 +3,11 @@
 What an active alert says about its evidence (its value, last_seen_at and the entry it names,
 and its cleared_at) comes from valid evidence only: when the entry it came from is voided, it
 is taken from the valid evidence that remains, and an alert left without any is resolved.
+
+Two rules judge a reading with the help of others: NEWS2 fills what a reading lacks with values
+carried forward, and the rise from baseline compares with the baseline reading. Voiding any
+reading may take away what made their evidence violate, so their evidence is judged again: an
+alert keeps the latest evidence that still violates, and is resolved when none does.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ _KINDS = {
     "symptom.vomiting": ["vomiting"],
     "symptom.severe": [k for k in SYMPTOM_KINDS if k != "vomiting"],
 }
+# Reading rules whose finding depends on other readings (carried-forward values, the baseline).
+_JUDGED_WITH_OTHERS = frozenset({"news2", "bp.rise_from_baseline"})
 
 
 def correct(
@@ -62,12 +69,13 @@ def correct(
         if rule not in judged_on:
             continue
         after = alert
-        if alert["id"] in evidenced:
-            latest = _latest_evidence(db, alert)
-            if latest is None:  # it was the only evidence
+        judged_again = reading_id is not None and rule in _JUDGED_WITH_OTHERS
+        if alert["id"] in evidenced or judged_again:
+            latest = judge.latest_violation(alert) if judged_again else _latest_evidence(db, alert)
+            if latest is None:  # it was the only evidence, or all that made the rest violate
                 after = lifecycle.resolve(alert, now=now, note=f"entered-in-error: {reason}")
             else:
-                if voided in (alert["reading_id"], alert["observation_id"]):
+                if judged_again or voided in (alert["reading_id"], alert["observation_id"]):
                     after = judge.refer_to(alert, latest)
                 after = judge.recleared(after, now)
         elif alert["cleared_at"] is not None:  # this entry may be the one that cleared it
@@ -108,6 +116,14 @@ class _Judge:
     def baseline(self) -> Any | None:
         started = self.infusion.started_at is not None
         return baseline_of(self.db, self.infusion) if started else None
+
+    def latest_violation(self, alert: dict[str, Any]) -> Any | None:
+        """The alert's latest valid evidence that, judged again, still violates its rule."""
+        for entry in _valid_evidence(self.db, alert):
+            finding = self.finding(alert["rule"], entry)
+            if finding is not None and finding.severity is not None:
+                return entry
+        return None
 
     def refer_to(self, alert: dict[str, Any], entry: Any) -> dict[str, Any]:
         """The alert as its latest valid evidence ``entry`` describes it (severity never falls)."""
@@ -154,15 +170,20 @@ def _entries_of(rule: str) -> tuple[Table, Any]:
 
 def _latest_evidence(db: Session, alert: dict[str, Any]) -> Any | None:
     """The alert's latest valid evidence, or None if none is left."""
+    return _valid_evidence(db, alert, limit=1).first()
+
+
+def _valid_evidence(db: Session, alert: dict[str, Any], limit: int | None = None) -> Any:
+    """The alert's valid evidence, latest first."""
     table, column = _entries_of(alert["rule"])
     query = (
         select(table)
         .join(_evidence, column == table.c.id)
         .where(_evidence.c.alert_id == alert["id"], table.c.status == "final")
         .order_by(table.c.measured_at.desc(), table.c.id.desc())
-        .limit(1)
+        .limit(limit)
     )
-    return db.execute(query).first()
+    return db.execute(query)
 
 
 def _since_last_violation(db: Session, infusion_id: uuid.UUID, alert: dict[str, Any]) -> Any:
