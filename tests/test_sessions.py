@@ -363,6 +363,28 @@ def test_a_reading_after_an_explicit_start_time_cannot_be_its_baseline(world: Wo
     assert act(world, session, "start").status_code == 200  # now the reading precedes it
 
 
+def test_a_pressure_measured_ahead_of_the_servers_clock_is_screened_too(world: World) -> None:
+    """A tablet whose clock runs ahead posts 170/100 before the start; the session shows it as
+    the baseline, so starting now (before its bedside time) still needs a clinician's review."""
+    session = world.session()
+    world.reading(session, measured_at=ago(5), systolic=120, diastolic=80)
+    world.reading(session, measured_at=ago(-1.5), systolic=170, diastolic=100)
+    assert read(world, session)["baseline"]["systolic"] == 170
+    body = problem(act(world, session, "start"), 409, "screening-review-required")
+    assert body["reasons"] == ["baseline_bp_above_limit"]
+    started = act(world, session, "start", "clinician", override_reason="rechecked: 128/82")
+    assert started.status_code == 200, started.text
+    assert started.json()["screening_override"]["reasons"] == ["baseline_bp_above_limit"]
+    assert started.json()["baseline"]["systolic"] == 120  # the baseline is before the start
+
+
+def test_a_start_before_the_only_pressure_names_when_it_was_measured(world: World) -> None:
+    session = world.session()
+    world.reading(session, measured_at=ago(-1.5), systolic=120, diastolic=80)
+    body = problem(act(world, session, "start"), 409, "screening-review-required")
+    assert body["reasons"] == ["no_baseline"] and "measured after the start" in body["detail"]
+
+
 def test_readings_after_the_start_do_not_change_the_baseline(world: World) -> None:
     session = world.session(state="in_progress")  # baseline 124/78 30 min ago, started 25 min ago
     world.reading(session, measured_at=ago(10), systolic=165, diastolic=101)

@@ -182,14 +182,16 @@ def _require_status(infusion: Infusion, action: str, *allowed: S) -> None:
 
 
 def screening_reasons(
-    db: Session, infusion: Infusion, baseline: BaselineRead, contraindications: list[str]
+    db: Session, infusion: Infusion, baselines: list[BaselineRead], contraindications: list[str]
 ) -> list[str]:
     """Why the start needs a clinician's review (empty: it does not)."""
     limits = protocols.protocol(
         db, infusion.clinic_id, protocols.current_version(db, infusion.clinic_id)
     ).screening
     reasons = []
-    if baseline.systolic > limits.systolic_max or baseline.diastolic > limits.diastolic_max:
+    if any(
+        b.systolic > limits.systolic_max or b.diastolic > limits.diastolic_max for b in baselines
+    ):
         reasons.append("baseline_bp_above_limit")
     reasons.extend(f"contraindication:{code}" for code in sorted(contraindications))
     return reasons
@@ -208,12 +210,21 @@ def start(
     _require_status(infusion, "start", S.SCHEDULED)
     at = _transition_time(infusion, at)
     baseline = baseline_of(db, infusion, before=at)
+    # What the session showed as its baseline until now. Measured ahead of the server's clock
+    # (a tablet's clock may run up to two minutes fast), it lies after ``at`` but was taken
+    # before the start: screened too, so no pressure shown as the baseline escapes review.
+    shown = baseline_of(db, infusion)
     if baseline is None:
-        raise ScreeningReviewRequired(
-            "a baseline reading with blood pressure is needed before the start", ["no_baseline"]
-        )
+        detail = "a baseline reading with blood pressure is needed before the start"
+        if shown is not None:
+            detail += (
+                f" (the latest is measured after the start, at {format_utc(shown.measured_at)})"
+            )
+        raise ScreeningReviewRequired(detail, ["no_baseline"])
     patient = load_patient(db, principal, infusion.patient_id)
-    reasons = screening_reasons(db, infusion, baseline, patient.contraindications)
+    ahead = shown is not None and shown != baseline and shown.measured_at > utcnow()
+    judged = [baseline, shown] if ahead and shown is not None else [baseline]
+    reasons = screening_reasons(db, infusion, judged, patient.contraindications)
     if reasons and override_reason is None:
         raise ScreeningReviewRequired(
             "the screening needs a clinician's review: " + ", ".join(reasons), reasons
