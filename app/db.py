@@ -224,12 +224,15 @@ class _Lean:
         self.status_code = route.status_code
 
     async def __call__(self, request: Request) -> Response:
-        body = await _json_body(request) if self.body_params else Undefined
+        # Read before the transaction begins: on SQLite it holds the write lock, and no await
+        # for the network may happen under it.
+        raw = await request.body() if self.body_params else b""
         db: Session = request.app.state.sessionmaker()
         request.state.db = db
         values: dict[str, Any] = {}
-        for name, resolve in self.resolvers:
+        for name, resolve in self.resolvers:  # the caller first: 401/403 before any 422
             values[name] = db if resolve is None else await resolve(request, db)
+        body = _json_body(request, raw) if self.body_params else Undefined
         if self.request_param is not None:
             values[self.request_param] = request
         errors: list[Any] = []
@@ -269,9 +272,8 @@ class _Lean:
         return response
 
 
-async def _json_body(request: Request) -> Any:
+def _json_body(request: Request, raw: bytes) -> Any:
     """The body as FastAPI reads it: JSON when declared so, raw bytes otherwise, or Undefined."""
-    raw = await request.body()
     if not raw:
         return Undefined
     content_type = request.headers.get("content-type", "")

@@ -111,6 +111,20 @@ def test_malformed_json_is_a_422_problem(world: World, content: bytes) -> None:
     assert world.nurse.get("/v1/patients").json()["items"] == []
 
 
+@pytest.mark.parametrize("path", ["/v1/patients", "/v1/sessions/{id}/readings", "/v1/protocol"])
+def test_the_caller_is_checked_before_the_body(world: World, path: str) -> None:
+    """Malformed JSON from no key is a 401, from a key without the right a 403: who may ask
+    is answered before what was asked."""
+    session = world.session()
+    url = path.replace("{id}", session["id"])
+    method = "PUT" if path == "/v1/protocol" else "POST"
+    headers = {"Content-Type": "application/json"}
+    expect_problem(world.client.request(method, url, content=b"{bad", headers=headers), 401)
+    denied = world.dashboard.request(method, url, content=b"{bad", headers=headers)
+    expect_problem(denied, 403, "forbidden")
+    expect_problem(world.clinician.request(method, url, content=b"{bad", headers=headers), 422)
+
+
 def test_unknown_fields_and_naive_timestamps_are_422_problems(world: World) -> None:
     response = world.nurse.post(
         "/v1/patients", json={"mrn": "M-2", "display_name": "A", "colour": "blue"}
