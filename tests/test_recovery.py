@@ -73,6 +73,15 @@ def test_before_the_end_the_infusion_has_not_ended(world: World) -> None:
     assert body["discharge_ready"] is False
 
 
+def test_before_the_end_every_blocker_that_already_applies_is_listed(world: World) -> None:
+    session = world.session(state="in_progress")
+    base = ["min_observation_time", "dissociation_unresolved", "vitals_not_near_baseline"]
+    assert recovery(world, session)["discharge_blockers"] == base
+    post_observation(world, session, kind="vomiting", severity=1, measured_at=ago(4))
+    world.reading(session, measured_at=ago(3), systolic=185, diastolic=95)  # a high alert
+    assert recovery(world, session)["discharge_blockers"] == [*base, "vomiting", "open_high_alerts"]
+
+
 def test_pending_shows_exact_minutes_since_end_and_the_first_assessment_due(world: World) -> None:
     session = recovering(world, ended=40)
     before = datetime.now(UTC)

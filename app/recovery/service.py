@@ -119,15 +119,23 @@ def recovery(db: Session, infusion: Any, at: datetime) -> RecoveryRead:
     protocol = protocol_of(db, infusion)
     rules = protocol.recovery
     ended = infusion.infusion_ended_at
-    if ended is None:
+    # Vomiting counts in the window before ``at`` even when that reaches back into the infusion.
+    vomiting_since = at - timedelta(minutes=rules.vomiting_window_min)
+    if ended is None:  # no recovery yet; what else would block a discharge is listed as well
+        found = _POST_OBSERVATIONS.all(
+            db, {"infusion_id": infusion.id, "since": vomiting_since, "until": at}
+        )
+        blockers = ["min_observation_time", "dissociation_unresolved", "vitals_not_near_baseline"]
+        if _vomited([o for o in found if o.kind == "vomiting"]):
+            blockers.append("vomiting")
+        if _open_high_alerts(db, infusion, at):
+            blockers.append("open_high_alerts")
         return RecoveryRead(
             session_id=infusion.id, infusion_ended_at=None, minutes_since_end=None, status="infusion_not_ended",
             dissociation=Dissociation(resolved_at=None, minutes_to_resolution=None, last_severity=None, assessments=[]),
             next_assessment_due_at=None, vitals_near_baseline=False, discharge_ready=False,
-            discharge_blockers=["min_observation_time", "dissociation_unresolved", "vitals_not_near_baseline"],
+            discharge_blockers=blockers,
         )  # fmt: skip
-    # Vomiting counts in the window before ``at`` even when that reaches back into the infusion.
-    vomiting_since = at - timedelta(minutes=rules.vomiting_window_min)
     found = _POST_OBSERVATIONS.all(
         db, {"infusion_id": infusion.id, "since": min(ended, vomiting_since), "until": at}
     )
@@ -217,15 +225,23 @@ def _blockers(
         blockers.append("sedation")
     if not near:
         blockers.append("vitals_not_near_baseline")
-    if any((o.severity or 0) >= 1 for o in vomiting):
+    if _vomited(vomiting):
         blockers.append("vomiting")
-    # A discharge dated back is not blocked by an alert whose evidence was all measured after
-    # it; judged at the present, every active alert counts (its evidence may lie up to the
-    # allowed clock skew ahead).
-    dated_back = at < utcnow() - CLOCK_SKEW
-    if any(
-        a["severity"] == "high" and not (dated_back and a["first_seen_at"] > at)
-        for a in alert_store.active_alerts(db, infusion.id).values()
-    ):
+    if _open_high_alerts(db, infusion, at):
         blockers.append("open_high_alerts")
     return blockers
+
+
+def _vomited(vomiting: list[Any]) -> bool:
+    return any((o.severity or 0) >= 1 for o in vomiting)
+
+
+def _open_high_alerts(db: Session, infusion: Any, at: datetime) -> bool:
+    """Any active high alert, acknowledged or not. A discharge dated back is not blocked by an
+    alert whose evidence was all measured after it; judged at the present, every active alert
+    counts (its evidence may lie up to the allowed clock skew ahead)."""
+    dated_back = at < utcnow() - CLOCK_SKEW
+    return any(
+        a["severity"] == "high" and not (dated_back and a["first_seen_at"] > at)
+        for a in alert_store.active_alerts(db, infusion.id).values()
+    )
