@@ -97,6 +97,16 @@ class Page(BaseModel, Generic[T]):
     next_cursor: str | None
 
 
+def etag_matches(if_none_match: str, etag: str) -> bool:
+    """Whether ``If-None-Match`` holds ``etag``, by RFC 9110's weak comparison (``W/`` or not)
+    or as ``*`` (any current representation)."""
+    wanted = etag.removeprefix("W/")
+    return any(
+        tag == "*" or tag.removeprefix("W/") == wanted
+        for tag in (t.strip() for t in if_none_match.split(","))
+    )
+
+
 def encode_cursor(*parts: object) -> str:
     raw = orjson.dumps([p.isoformat() if isinstance(p, datetime) else str(p) for p in parts])
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")

@@ -48,6 +48,25 @@ def test_an_unchanged_poll_is_304_with_its_etag_and_a_request_id(world: World) -
     assert other.status_code == 200 and other.headers["etag"] != etag
 
 
+def _toggled(etag: str) -> str:
+    """The same tag, weak if it was strong and strong if it was weak."""
+    return etag.removeprefix("W/") if etag.startswith("W/") else f"W/{etag}"
+
+
+@pytest.mark.parametrize("early", [True, False], ids=["answered-early", "full-route"])
+def test_if_none_match_compares_weakly_and_star_matches_any_version(
+    world: World, early: bool
+) -> None:
+    etag = _etag(world, world.dashboard.headers)
+    for sent in (_toggled(etag), "*", f'"other", {_toggled(etag)}'):
+        if not early:  # a key not used this minute is answered the full way
+            _sql(world, "UPDATE api_keys SET last_used_at = NULL")
+        response = world.dashboard.get("/v1/alerts?status=active", headers={"If-None-Match": sent})
+        assert (response.status_code, response.headers["etag"]) == (304, etag), sent
+    changed = world.dashboard.get("/v1/alerts?status=active", headers={"If-None-Match": '"x"'})
+    assert changed.status_code == 200
+
+
 def test_a_change_makes_the_next_poll_a_200_with_a_new_etag(world: World) -> None:
     etag = _etag(world, world.dashboard.headers)
     session = started(world)

@@ -30,6 +30,7 @@ from app.auth.roles import READ_SESSIONS, Role
 from app.db import table_of, utcnow
 from app.hotpath import Prepared
 from app.infusions.models import Infusion
+from app.schemas import etag_matches
 
 log = logging.getLogger("vigil.alerts")
 PATH = "/v1/alerts"
@@ -99,7 +100,7 @@ class ConditionalPolls:
             return None
         query = scope.get("query_string", b"").decode("latin-1")
         etag = alerts_etag(Role(key.role), query, key.alert_seq or 0)
-        if etag not in {t.strip() for t in tags.decode("latin-1").split(",")}:
+        if not etag_matches(tags.decode("latin-1"), etag):
             return None
         limiter: RateLimiter = state.rate_limiter
         if limiter.take(key.id) is not None:

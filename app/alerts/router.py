@@ -19,6 +19,7 @@ from app.errors import (
     error_responses,
 )
 from app.pagination import Cursor, Limit
+from app.schemas import etag_matches
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"], route_class=CommittingRoute)
 _AUTH = (Unauthorized, Forbidden, ValidationFailed)
@@ -47,7 +48,7 @@ async def list_alerts(
 ) -> Response:
     service.refresh_due(db, principal, utcnow())
     etag, seq = service.poll_tag(db, principal, str(request.url.query))
-    if if_none_match is not None and etag in {t.strip() for t in if_none_match.split(",")}:
+    if if_none_match is not None and etag_matches(if_none_match, etag):
         return Response(status_code=304, headers={"ETag": etag})
     page = service.list_alerts(
         db, principal, seq=seq, status=status, severity=severity, session_id=session_id,

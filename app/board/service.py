@@ -24,6 +24,7 @@ from app.patients.models import Patient
 from app.readings.models import Reading
 from app.readings.service import to_read
 from app.recovery.service import recovery
+from app.schemas import etag_matches
 
 _infusions, _patients, _readings, _alerts = (
     table_of(m) for m in (Infusion, Patient, Reading, Alert)
@@ -70,7 +71,7 @@ def board_unless_unchanged(
     # The ETag covers the rows, not generated_at: it changes only when the data does.
     rows = current.model_dump_json(exclude={"generated_at"})
     etag = f'W/"board-{hashlib.sha256(rows.encode()).hexdigest()[:24]}"'
-    if if_none_match is not None and etag in {t.strip() for t in if_none_match.split(",")}:
+    if if_none_match is not None and etag_matches(if_none_match, etag):
         return etag, None
     audit.record_each(db, principal, "board.read", "Session", (r.session_id for r in current.items))
     return etag, current
