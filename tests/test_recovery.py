@@ -435,6 +435,20 @@ def test_an_override_discharge_resolves_high_and_time_alerts_too(world: World) -
             assert (alert["status"], alert["resolution_note"]) == ("resolved", "session discharged")
 
 
+def test_an_alert_that_became_high_after_a_dated_back_discharge_does_not_block_it(
+    world: World,
+) -> None:
+    session = ready(world, ended=50)
+    world.reading(session, measured_at=after_end(session, 30), spo2=92)  # medium
+    escalated = world.reading(session, measured_at=after_end(session, 45), spo2=85)
+    [alert] = [a for a in escalated["alerts"] if a["rule"] == "spo2.low"]
+    assert (alert["severity"], alert["count"]) == ("high", 2)
+    at_45 = discharge(world, session, at=after_end(session, 45))
+    assert expect_problem(at_45, 409, "discharge-blocked")["blockers"] == ["open_high_alerts"]
+    at_40 = discharge(world, session, at=after_end(session, 40))  # it was medium then
+    assert at_40.status_code == 200, at_40.text
+
+
 def test_readings_after_discharge_are_409_but_late_entries_are_accepted(world: World) -> None:
     session = ready(world, ended=45)
     assert discharge(world, session, at=after_end(session, 35)).status_code == 200

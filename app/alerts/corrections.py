@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from app.alerts import engine, lifecycle, store
 from app.alerts import queries as alert_queries
 from app.alerts.models import AlertEvidence
-from app.alerts.rules import OBSERVATION_RULES, READING_RULES, Finding
+from app.alerts.rules import OBSERVATION_RULES, READING_RULES, TIME_RULES, Finding
 from app.db import table_of
 from app.infusions.service import baseline_of
 from app.observations.models import Observation
@@ -92,6 +92,24 @@ def correct(
         engine.evaluate_time_rules(db, infusion, now, active=active, protocol=judge.protocol)
     )
     return changed
+
+
+def high_by(db: Session, infusion: Any, alert: dict[str, Any], at: datetime) -> bool:
+    """Whether the active high ``alert`` was already high at bedside time ``at`` (a discharge
+    dated back): some valid evidence measured by then is judged high, or, for a time rule, its
+    high deadline had passed."""
+    if alert["severity"] != "high" or alert["first_seen_at"] > at:
+        return False
+    if alert["rule"] in TIME_RULES:  # last_seen_at is the deadline of its current severity
+        return bool(alert["last_seen_at"] <= at)
+    judge = _Judge(db, infusion)
+    for entry in _valid_evidence(db, alert):
+        if entry.measured_at > at:
+            continue
+        finding = judge.finding(alert["rule"], entry)
+        if finding is not None and finding.severity == "high":
+            return True
+    return False
 
 
 class _Judge:

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
+from app.alerts import corrections
 from app.alerts import store as alert_store
 from app.alerts.engine import protocol_of
 from app.db import table_of, utcnow
@@ -237,11 +238,13 @@ def _vomited(vomiting: list[Any]) -> bool:
 
 
 def _open_high_alerts(db: Session, infusion: Any, at: datetime) -> bool:
-    """Any active high alert, acknowledged or not. A discharge dated back is not blocked by an
-    alert whose evidence was all measured after it; judged at the present, every active alert
-    counts (its evidence may lie up to the allowed clock skew ahead)."""
-    dated_back = at < utcnow() - CLOCK_SKEW
-    return any(
-        a["severity"] == "high" and not (dated_back and a["first_seen_at"] > at)
-        for a in alert_store.active_alerts(db, infusion.id).values()
-    )
+    """Any active high alert, acknowledged or not. A discharge dated back counts only the
+    alerts that were high by then (evidence measured later, or an escalation after it, did not
+    stand in its way); judged at the present, every active high alert counts (its evidence may
+    lie up to the allowed clock skew ahead)."""
+    high = [
+        a for a in alert_store.active_alerts(db, infusion.id).values() if a["severity"] == "high"
+    ]
+    if at >= utcnow() - CLOCK_SKEW:
+        return bool(high)
+    return any(corrections.high_by(db, infusion, a, at) for a in high)
