@@ -235,10 +235,14 @@ def test_a_started_session_keeps_its_version_and_later_ones_follow_the_new(
     world: World,
 ) -> None:
     before = started(world)
-    scheduled = world.session()  # created before the change, started after it
+    scheduled = world.session()  # created before the change, follows it until it starts
     assert (before["protocol_version"], scheduled["protocol_version"]) == (1, 1)
     put(world, revised(world, FAST_HEART))
-    world.reading(scheduled, measured_at=ago(4), systolic=124, diastolic=78)
+    assert world.nurse.get(f"/v1/sessions/{scheduled['id']}").json()["protocol_version"] == 2
+    pre = world.reading(scheduled, measured_at=ago(4), systolic=124, diastolic=78, heart_rate=102)
+    [raised_before_start] = [a for a in pre["alerts"] if a["rule"] == "hr.high"]
+    assert (raised_before_start["threshold"], raised_before_start["protocol_version"]) == (100, 2)
+    world.reading(scheduled, measured_at=ago(3), systolic=124, diastolic=78)
     after, late = started(world), world.transition(scheduled, "start", at=ago(2))
     assert (after["protocol_version"], late["protocol_version"]) == (2, 2)
     fetched = world.nurse.get(f"/v1/sessions/{before['id']}").json()

@@ -7,7 +7,7 @@ import logging
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -15,6 +15,8 @@ from app.audit import service as audit
 from app.auth.deps import Principal
 from app.db import utcnow
 from app.errors import Conflict
+from app.infusions.models import Infusion
+from app.infusions.schemas import InfusionStatus
 from app.protocol.defaults import DEFAULT_PROTOCOL, DEFAULT_PROTOCOL_VERSION
 from app.protocol.models import ProtocolVersion
 from app.protocol.schemas import ProtocolBody, ProtocolRead, ProtocolUpdate, RuleThresholds
@@ -83,7 +85,8 @@ def read_current(db: Session, principal: Principal) -> ProtocolRead:
 
 
 def store_new_version(db: Session, principal: Principal, data: ProtocolUpdate) -> ProtocolRead:
-    """Store ``data``, a whole protocol, as the clinic's next version; started sessions keep theirs."""
+    """Store ``data``, a whole protocol, as the clinic's next version; started sessions keep
+    theirs, scheduled ones follow it."""
     clinic_id = principal.require_clinic()
     version = current_version(db, clinic_id) + 1
     body = ProtocolBody.model_validate(data.model_dump(exclude={"version"}))
@@ -101,5 +104,12 @@ def store_new_version(db: Session, principal: Principal, data: ProtocolUpdate) -
     except IntegrityError:
         db.rollback()
         raise Conflict("another protocol version was stored at the same time; try again") from None
+    # A session runs under the version in force when it starts; until then it follows the
+    # clinic's current one, so what its pre-infusion readings raise names the version in force.
+    db.execute(
+        update(Infusion)
+        .where(Infusion.clinic_id == clinic_id, Infusion.status == InfusionStatus.SCHEDULED)
+        .values(protocol_version=version, updated_at=utcnow())
+    )
     audit.record(db, principal, "protocol.update", "Protocol", f"{clinic_id}:{version}")
     return _read(version, body)
