@@ -69,9 +69,13 @@ def refusal(row: Any | None, digest: str, now: datetime) -> str | None:
     """Why the key found for ``digest`` (a row of ``KEY_LOOKUP``) does not authenticate."""
     if row is None or not hmac.compare_digest(row.key_hash, digest):
         return "the API key is unknown or revoked"
-    if row.expires_at is not None and row.expires_at <= now:
+    if _expired(row.expires_at, now):
         return "the API key has expired"
     return None
+
+
+def _expired(expires_at: datetime | None, now: datetime) -> bool:
+    return expires_at is not None and expires_at <= now
 
 
 _KEY_STANDING = Prepared(
@@ -83,11 +87,7 @@ def still_valid(db: Session, principal: Principal, now: datetime) -> bool:
     """Whether the key a long-lived answer (an event stream) was opened with still holds:
     a revocation or an expiry ends what it opened, not only its next request."""
     row = _KEY_STANDING.first(db, {"key_id": principal.key_id})
-    return (
-        row is not None
-        and row.revoked_at is None
-        and (row.expires_at is None or row.expires_at > now)
-    )
+    return row is not None and row.revoked_at is None and not _expired(row.expires_at, now)
 
 
 def used_this_minute(row: Any, now: datetime) -> bool:

@@ -89,7 +89,8 @@ def _row(db: Session, session: Any, counts: dict[str, int], now: datetime) -> Bo
             }
         )
     highest = max(counts, key=lambda s: SEVERITY_RANK[s], default=None)
-    state = recovery(db, session, now)
+    # In the chair the infusion has not ended: no recovery to judge (nor its blockers).
+    state = None if in_chair else recovery(db, session, now)
     return BoardRow(
         session_id=session.id,
         patient=BoardPatient(
@@ -105,9 +106,9 @@ def _row(db: Session, session: Any, counts: dict[str, int], now: datetime) -> Bo
             low=counts.get("low", 0),
             highest=highest,
         ),
-        recovery_status=state.status,
+        recovery_status="infusion_not_ended" if state is None else state.status,
         vitals_due_at=_vitals_due(db, session, latest),
-        next_assessment_due_at=state.next_assessment_due_at,
+        next_assessment_due_at=None if state is None else state.next_assessment_due_at,
     )
 
 

@@ -222,8 +222,9 @@ def start(
             )
         raise ScreeningReviewRequired(detail, ["no_baseline"])
     patient = load_patient(db, principal, infusion.patient_id)
-    ahead = shown is not None and shown != baseline and shown.measured_at > utcnow()
-    judged = [baseline, shown] if ahead and shown is not None else [baseline]
+    judged = [baseline]
+    if shown is not None and shown != baseline and shown.measured_at > utcnow():
+        judged.append(shown)  # measured ahead of the server's clock
     reasons = screening_reasons(db, infusion, judged, patient.contraindications)
     if reasons and override_reason is None:
         raise ScreeningReviewRequired(

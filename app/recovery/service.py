@@ -122,12 +122,12 @@ def recovery(db: Session, infusion: Any, at: datetime) -> RecoveryRead:
     ended = infusion.infusion_ended_at
     # Vomiting counts in the window before ``at`` even when that reaches back into the infusion.
     vomiting_since = at - timedelta(minutes=rules.vomiting_window_min)
+    since = vomiting_since if ended is None else min(ended, vomiting_since)
+    found = _POST_OBSERVATIONS.all(db, {"infusion_id": infusion.id, "since": since, "until": at})
+    vomiting = [o for o in found if o.kind == "vomiting" and o.measured_at >= vomiting_since]
     if ended is None:  # no recovery yet; what else would block a discharge is listed as well
-        found = _POST_OBSERVATIONS.all(
-            db, {"infusion_id": infusion.id, "since": vomiting_since, "until": at}
-        )
         blockers = ["min_observation_time", "dissociation_unresolved", "vitals_not_near_baseline"]
-        if _vomited([o for o in found if o.kind == "vomiting"]):
+        if _vomited(vomiting):
             blockers.append("vomiting")
         if _open_high_alerts(db, infusion, at):
             blockers.append("open_high_alerts")
@@ -137,10 +137,6 @@ def recovery(db: Session, infusion: Any, at: datetime) -> RecoveryRead:
             next_assessment_due_at=None, vitals_near_baseline=False, discharge_ready=False,
             discharge_blockers=blockers,
         )  # fmt: skip
-    found = _POST_OBSERVATIONS.all(
-        db, {"infusion_id": infusion.id, "since": min(ended, vomiting_since), "until": at}
-    )
-    vomiting = [o for o in found if o.kind == "vomiting" and o.measured_at >= vomiting_since]
     observations = [o for o in found if o.measured_at >= ended]
     # Dissociation is judged from assessments measured after the end (not at it: an assessment
     # at the end itself describes the infusion, and would resolve it in 0 minutes).
