@@ -305,6 +305,15 @@ def error_responses(*errors: type[AppError]) -> dict[int | str, dict[str, Any]]:
     return out
 
 
+def _problem_schema(response: dict[str, Any], problem_ref: dict[str, str]) -> dict[str, Any]:
+    """A route's own Problem subclass (extension members documented), else the Problem."""
+    for media in response["content"].values():
+        ref = media.get("schema", {}).get("$ref", "")
+        if ref and ref != problem_ref["$ref"] and not ref.endswith("/HTTPValidationError"):
+            return dict(media["schema"])
+    return problem_ref
+
+
 def problem_openapi(schema: dict[str, Any]) -> dict[str, Any]:
     """Document every error response as application/problem+json with the Problem schema."""
     problem_ref = {"$ref": "#/components/schemas/Problem"}
@@ -333,7 +342,7 @@ def problem_openapi(schema: dict[str, Any]) -> dict[str, Any]:
                     response["content"] = (
                         {FHIR_JSON: {"schema": outcome}}
                         if is_fhir
-                        else {PROBLEM_JSON: {"schema": problem_ref}}
+                        else {PROBLEM_JSON: {"schema": _problem_schema(response, problem_ref)}}
                     )
                     if status == "422" and response.get("description") == "Validation Error":
                         response["description"] = "validation"

@@ -12,6 +12,7 @@ from app.main import create_app
 from app.migrate import downgrade, upgrade
 from app.models import metadata
 from tests.databases import Template
+from tests.factories import expect_problem
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,8 +59,17 @@ def test_readyz_fails_while_the_database_is_behind_its_migrations(template: Temp
 
     url = template.empty()
     with TestClient(create_app(Settings(database_url=url))) as client:
-        assert client.get("/readyz").status_code == 503
+        behind = client.get("/readyz")
+        problem = expect_problem(behind, 503, "unavailable")
+        assert problem["database"] == "behind migrations" and problem["head"]
+        assert "vigil migrate" in problem["detail"]
+        assert int(behind.headers["Retry-After"]) >= 1
+        assert client.head("/readyz").status_code == 503  # probes may use HEAD
         upgrade(url)
         response = client.get("/readyz")
         assert response.status_code == 200
         assert response.json()["status"] == "ok"
+        assert response.json()["revision"] == response.json()["head"]
+        head = client.head("/readyz")
+        assert head.status_code == 200 and head.content == b""
+        assert client.head("/healthz").status_code == 200

@@ -1,6 +1,7 @@
 """Health, readiness and metrics: no key needed, no patient data."""
 
 import os
+from typing import Any
 
 from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -9,6 +10,7 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from app.config import MULTIPROCESS_METRICS
+from app.errors import Problem, ServiceUnavailable, problem_response
 from app.migrate import current_revision, head_revision
 
 router = APIRouter(tags=["operations"])
@@ -25,33 +27,76 @@ class Readiness(BaseModel):
     head: str | None
 
 
+class NotReady(Problem):
+    """The 503 problem of ``/readyz``, with the state of the database beside it."""
+
+    database: str
+    revision: str | None = None
+    head: str | None = None
+
+
 @router.get("/healthz", summary="Is the process alive")
 async def healthz() -> Health:
     return Health(status="ok")
 
 
+# Load balancers and orchestrators probe with HEAD as often as with GET.
+@router.head("/healthz", summary="Is the process alive (status only)")
+async def healthz_head() -> Health:
+    return await healthz()
+
+
+_READINESS: dict[int | str, dict[str, Any]] = {
+    503: {
+        "model": NotReady,
+        "description": "unavailable: the database is unreachable or behind its migrations",
+    }
+}
+
+
 @router.get(
     "/readyz",
     summary="Is the database reachable and migrated to head",
-    responses={503: {"model": Readiness, "description": "not ready"}},
+    response_model=Readiness,
+    responses=_READINESS,
 )
 async def readyz(request: Request) -> Response:
     head = head_revision()
     try:
         revision = current_revision(request.app.state.engine)
     except Exception:
-        body = Readiness(status="unavailable", database="unreachable", revision=None, head=head)
-        return Response(body.model_dump_json(), status_code=503, media_type="application/json")
-    ready = revision == head
-    body = Readiness(
-        status="ok" if ready else "unavailable",
-        database="migrated" if ready else "behind migrations",
+        return _not_ready(request, "unreachable", None, head)
+    if revision != head:
+        return _not_ready(request, "behind migrations", revision, head)
+    body = Readiness(status="ok", database="migrated", revision=revision, head=head)
+    return Response(body.model_dump_json(), media_type="application/json")
+
+
+@router.head(
+    "/readyz",
+    summary="Is the database reachable and migrated to head (status only)",
+    response_model=Readiness,
+    responses=_READINESS,
+)
+async def readyz_head(request: Request) -> Response:
+    return await readyz(request)
+
+
+def _not_ready(request: Request, database: str, revision: str | None, head: str | None) -> Response:
+    """A 503 problem that a probe reads by its status and a person by its fields."""
+    advice = "run `vigil migrate`" if database == "behind migrations" else "retry in a few seconds"
+    response = problem_response(
+        request,
+        503,
+        ServiceUnavailable.slug,
+        ServiceUnavailable.title,
+        f"The database is {database}; {advice}.",
+        database=database,
         revision=revision,
         head=head,
     )
-    return Response(
-        body.model_dump_json(), status_code=200 if ready else 503, media_type="application/json"
-    )
+    response.headers["Retry-After"] = "5"
+    return response
 
 
 @router.get(
