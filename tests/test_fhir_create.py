@@ -26,6 +26,7 @@ from tests.fhir_support import (
 )
 
 GATEWAY = "urn:example:device-gateway"
+FHIR_BASE = "http://testserver/fhir/R4"  # the test client's own host
 UNITS = {"heart_rate": "/min", "respiratory_rate": "/min", "spo2": "%", "temperature_c": "Cel"}
 
 
@@ -33,7 +34,8 @@ def created(response: Any) -> dict[str, Any]:
     """The resource of a 201, once its Location is checked to read it back."""
     body = fhir_body(response, 201)
     assert body["resourceType"] == "Observation"
-    assert response.headers["location"] == f"/fhir/R4/Observation/{body['id']}"
+    # Absolute, as FHIR's create interaction gives it: [base]/Observation/[id].
+    assert response.headers["location"] == f"{FHIR_BASE}/Observation/{body['id']}"
     return body
 
 
@@ -302,7 +304,7 @@ def test_if_none_exist_stores_once_and_returns_the_existing_resource(world: Worl
     for body in (resource, vital(session, "8867-4", 99)):  # a match ignores the body
         again = post(world.ehr, body, **condition)
         assert fhir_body(again, 200) == first
-        assert again.headers["content-location"] == f"/fhir/R4/Observation/{first['id']}"
+        assert again.headers["content-location"] == f"{FHIR_BASE}/Observation/{first['id']}"
     assert len(world.readings(session)) == 2  # the baseline and this one
     # Any system, and the same identifier written by a nurse of the clinic, match too.
     assert (

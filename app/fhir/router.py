@@ -206,6 +206,10 @@ _OBSERVATION_BODY = {
 }
 
 
+def _where(what: str) -> dict[str, Any]:
+    return {"description": f"[base]/Observation/[id] of {what}", "schema": {"type": "string"}}
+
+
 @router.post(
     "/Observation",
     status_code=201,
@@ -213,10 +217,15 @@ _OBSERVATION_BODY = {
     response_class=Response,
     openapi_extra={"requestBody": _OBSERVATION_BODY},
     responses={
-        201: {"content": {FHIR_JSON: {"schema": {"type": "object"}}}, "description": "Created"},
+        201: {
+            "content": {FHIR_JSON: {"schema": {"type": "object"}}},
+            "description": "Created",
+            "headers": {"Location": _where("the new Observation")},
+        },
         200: {
             "content": {FHIR_JSON: {"schema": {"type": "object"}}},
             "description": "If-None-Exist found it: the existing Observation, nothing stored",
+            "headers": {"Content-Location": _where("the existing Observation")},
         },
         **error_responses(
             BadRequest,
@@ -251,11 +260,13 @@ async def create_observation(
         status_code, resource = create.create_observation(db, principal, raw, if_none_exist)
         return status_code, orjson.dumps(resource)
 
-    return idem.run_rendered(produce, _created)
+    base = _base(request)
+    return idem.run_rendered(produce, lambda status_code, body: _created(status_code, body, base))
 
 
-def _created(status_code: int, body: bytes) -> Response:
-    """The new resource and its Location; a match of If-None-Exist (200) says where it is."""
-    location = f"/fhir/R4/Observation/{orjson.loads(body)['id']}"
+def _created(status_code: int, body: bytes, base: str) -> Response:
+    """The new resource and its Location ([base]/Observation/[id], absolute as FHIR's create
+    interaction gives it); a match of If-None-Exist (200) says where it is."""
+    location = f"{base}/Observation/{orjson.loads(body)['id']}"
     header = "Location" if status_code == 201 else "Content-Location"
     return Response(body, status_code=status_code, media_type=FHIR_JSON, headers={header: location})
