@@ -127,6 +127,29 @@ def test_severity_rises_with_the_evidence_and_never_falls(world: World) -> None:
     assert parse_time(later["last_seen_at"]) > parse_time(later["first_seen_at"])
 
 
+def test_an_acknowledged_alert_that_escalates_is_open_again(world: World) -> None:
+    session = started(world)
+    medium = raised(world.reading(session, measured_at=ago(6), systolic=165, diastolic=90))
+    acked = act(world.nurse, medium, "acknowledge", note="re-checking").json()
+    assert acked["status"] == "acknowledged"
+    # The same severity again: the acknowledgement still answers it.
+    same = raised(world.reading(session, measured_at=ago(5), systolic=170, diastolic=90))
+    assert (same["status"], same["acknowledged_by"]) == ("acknowledged", str(world.nurse.key_id))
+    # High now: what was acknowledged was a lesser danger, so it asks for attention again.
+    high = raised(world.reading(session, measured_at=ago(4), systolic=185, diastolic=90))
+    assert (high["id"], high["severity"], high["status"], high["count"]) == (
+        medium["id"], "high", "open", 3,
+    )  # fmt: skip
+    assert (high["acknowledged_at"], high["acknowledged_by"]) == (None, None)
+    assert alert(world, medium["id"]) == high
+    active = world.nurse.get("/v1/alerts", params={"session_id": session["id"], "status": "open"})
+    assert medium["id"] in [a["id"] for a in active.json()["items"]]  # dashboards show it
+    again = act(world.clinician, medium, "acknowledge").json()
+    assert (again["status"], again["acknowledged_by"]) == (
+        "acknowledged", str(world.clinician.key_id),
+    )  # fmt: skip
+
+
 def test_a_late_entry_measured_earlier_moves_first_seen_back_not_last_seen(world: World) -> None:
     session = started(world)
     first, earlier = ago(5), ago(10)

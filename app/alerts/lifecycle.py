@@ -65,6 +65,10 @@ def violate(
 ) -> dict[str, Any]:
     """A further violation: count it, raise the severity if it rose (never lower it).
 
+    An acknowledgement answers the severity it was given at: an alert that escalates after
+    one is open again, to be acknowledged anew (its earlier acknowledgement stays in the
+    alert's change history and the audit log).
+
     Value, message and threshold describe the latest violation together: one rule may judge
     several limits at one severity (bp.rise_from_baseline: systolic or diastolic), so the
     threshold follows the latest finding whenever that finding is of the alert's severity.
@@ -75,6 +79,9 @@ def violate(
         changed["first_seen_at"] = seen_at
     if SEVERITY_RANK[finding.severity] > SEVERITY_RANK[alert["severity"]]:
         changed.update(severity=finding.severity, threshold=finding.threshold)
+        if alert["status"] == "acknowledged":  # seen at a lesser severity: ask again
+            changed.update(status="open", acknowledged_at=None, acknowledged_by=None,
+                           acknowledgement_note=None)  # fmt: skip
     if seen_at >= alert["last_seen_at"]:  # a late entry does not replace newer evidence
         changed.update(last_seen_at=seen_at, value=finding.value, message=finding.message)
         if finding.severity == changed["severity"]:
