@@ -1,7 +1,8 @@
 """Health, readiness and metrics: no key needed, no patient data."""
 
 import os
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -35,30 +36,35 @@ class NotReady(Problem):
     head: str | None = None
 
 
-@router.get("/healthz", summary="Is the process alive")
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+
+
+def _probe(path: str, summary: str, **documented: Any) -> Callable[[Endpoint], Endpoint]:
+    """GET ``path``, and HEAD for the load balancers and orchestrators that probe with it."""
+
+    def register(endpoint: Endpoint) -> Endpoint:
+        router.get(path, summary=summary, **documented)(endpoint)
+        router.head(path, summary=f"{summary} (status only)", **documented)(endpoint)
+        return endpoint
+
+    return register
+
+
+@_probe("/healthz", "Is the process alive")
 async def healthz() -> Health:
     return Health(status="ok")
 
 
-# Load balancers and orchestrators probe with HEAD as often as with GET.
-@router.head("/healthz", summary="Is the process alive (status only)")
-async def healthz_head() -> Health:
-    return await healthz()
-
-
-_READINESS: dict[int | str, dict[str, Any]] = {
-    503: {
-        "model": NotReady,
-        "description": "unavailable: the database is unreachable or behind its migrations",
-    }
-}
-
-
-@router.get(
+@_probe(
     "/readyz",
-    summary="Is the database reachable and migrated to head",
+    "Is the database reachable and migrated to head",
     response_model=Readiness,
-    responses=_READINESS,
+    responses={
+        503: {
+            "model": NotReady,
+            "description": "unavailable: the database is unreachable or behind its migrations",
+        }
+    },
 )
 async def readyz(request: Request) -> Response:
     head = head_revision()
@@ -70,16 +76,6 @@ async def readyz(request: Request) -> Response:
         return _not_ready(request, "behind migrations", revision, head)
     body = Readiness(status="ok", database="migrated", revision=revision, head=head)
     return Response(body.model_dump_json(), media_type="application/json")
-
-
-@router.head(
-    "/readyz",
-    summary="Is the database reachable and migrated to head (status only)",
-    response_model=Readiness,
-    responses=_READINESS,
-)
-async def readyz_head(request: Request) -> Response:
-    return await readyz(request)
 
 
 def _not_ready(request: Request, database: str, revision: str | None, head: str | None) -> Response:
