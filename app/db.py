@@ -24,6 +24,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, Response
 
 NAMING_CONVENTION = {
@@ -154,6 +155,10 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
 SessionDep = Annotated[Session, Depends(get_db)]
 
 
+_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
+CLIENT_CLOSED_REQUEST = 499  # no one reads it; logs and metrics tell it from a server error
+
+
 class CommittingRoute(APIRoute):
     """Commits the request's transaction when the endpoint returns, before the response is sent.
 
@@ -172,6 +177,14 @@ class CommittingRoute(APIRoute):
 
         async def commit_then_respond(request: Request) -> Response:
             try:
+                if request.method in _WITH_BODY:
+                    # The whole body before any dependency opens a transaction: a slow client
+                    # must never hold the database (SQLite's write lock, a pooled connection)
+                    # while its bytes trickle in. Starlette keeps it for whoever reads it next.
+                    try:
+                        await request.body()
+                    except ClientDisconnect:  # gone before it finished sending: nothing to do
+                        return Response(status_code=CLIENT_CLOSED_REQUEST)
                 response = await handler(request)
                 db: Session | None = getattr(request.state, "db", None)
                 if db is not None and db.in_transaction():

@@ -3,15 +3,20 @@ trail, a per-key rate limit, and a safe answer when the database is gone."""
 
 from __future__ import annotations
 
+import socket
 import sqlite3
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
+import orjson
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from app.auth.ratelimit import RateLimiter
 from app.config import Settings
@@ -19,6 +24,8 @@ from app.db import make_engine
 from app.main import create_app
 from app.migrate import upgrade
 from tests.factories import World, expect_problem, iso, parse_time
+from tests.fhir_support import vital
+from tests.live import live_server, live_world  # noqa: F401
 
 
 def _audit(world: World, **params: Any) -> list[dict[str, Any]]:
@@ -237,3 +244,69 @@ def test_a_sqlite_database_locked_past_the_busy_timeout_is_a_safe_503(tmp_path: 
         # Once the lock is gone, the same process answers as usual (401 for the unknown key).
         expect_problem(client.get("/v1/patients", headers={"Authorization": "Bearer x"}), 401)
     assert body["status"] == 503
+
+
+# --- slow clients --------------------------------------------------------------------------
+def test_a_body_still_arriving_holds_no_database_lock(live_world: World) -> None:  # noqa: F811
+    """A gateway on a slow link sends its Observation in pieces; meanwhile the clinic goes on.
+
+    The body is read in full before the key is looked up, so the half-sent request holds no
+    transaction: a reading posted on the other side answers at once on either backend.
+    """
+    world = live_world
+    session = world.session(state="in_progress")
+    body = orjson.dumps(vital(session, "8867-4", 84))
+    url = httpx.URL(str(world.client.base_url))
+    with socket.create_connection((url.host, url.port), timeout=30) as slow:
+        head = (
+            f"POST /fhir/R4/Observation HTTP/1.1\r\nHost: {url.host}\r\n"
+            f"Authorization: Bearer {world.ehr.key}\r\nContent-Type: application/fhir+json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        ).encode()
+        slow.sendall(head + body[:20])
+        time.sleep(0.5)  # the server has the headers and waits for the rest
+        with httpx.Client(base_url=str(url), timeout=5) as other:  # SQLite's lock waits 10 s
+            for _ in range(2):  # both workers
+                reading = other.post(
+                    f"/v1/sessions/{session['id']}/readings",
+                    headers=world.nurse.headers,
+                    json={"measured_at": iso(datetime.now(UTC)), "heart_rate": 80},
+                )
+                assert reading.status_code == 201, reading.text
+        slow.sendall(body[20:])
+        answer = slow.makefile("rb").readline()
+    assert answer.startswith(b"HTTP/1.1 201"), answer
+
+
+def test_a_client_gone_mid_body_is_not_a_server_error(live_world: World) -> None:  # noqa: F811
+    world = live_world
+    session = world.session(state="in_progress")
+    body = orjson.dumps(vital(session, "8867-4", 84))
+    url = httpx.URL(str(world.client.base_url))
+    for _ in range(4):  # on either worker
+        with socket.create_connection((url.host, url.port), timeout=30) as gone:
+            gone.sendall(
+                f"POST /fhir/R4/Observation HTTP/1.1\r\nHost: {url.host}\r\n"
+                f"Authorization: Bearer {world.ehr.key}\r\nContent-Type: application/fhir+json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body[:20]
+            )
+            time.sleep(0.2)
+    time.sleep(0.5)
+    metrics = world.client.get("/metrics").text
+    statuses = {
+        dict(labels)["status"]
+        for labels in _samples(metrics, "vigil_http_requests_total")
+        if dict(labels)["route"] == "/fhir/R4/Observation"
+    }
+    assert statuses == {"499"}, statuses  # counted as the client's doing, not a 500
+    assert len(world.readings(session)) == 1  # the baseline only
+
+
+def _samples(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    return {
+        tuple(sorted(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    }
