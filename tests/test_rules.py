@@ -426,3 +426,41 @@ def test_property_severity_never_falls_while_active(world: World, steps: list[An
             rank = RANK[alert["severity"]]
             assert rank >= seen.get(alert["id"], 0), (alert, seen)
             seen[alert["id"]] = rank
+
+
+# --- transitions dated back ------------------------------------------------------------------
+def test_readings_posted_before_a_start_dated_back_are_judged_for_a_rise(world: World) -> None:
+    session = world.session(state="baseline")  # 124/78 measured 30 minutes ago
+    early = world.reading(session, measured_at=ago(20), systolic=128, diastolic=80)
+    rising = world.reading(session, measured_at=ago(15), systolic=165, diastolic=80)
+    assert [a["rule"] for a in rising["alerts"]] == ["bp.systolic.high"]  # pre: no rise yet
+    world.transition(session, "start", at=ago(22))  # the infusion began before both
+    [rise] = [a for a in active_alerts(world, session) if a["rule"] == "bp.rise_from_baseline"]
+    assert (rise["severity"], rise["value"], rise["threshold"]) == ("medium", 165, 164)
+    assert (rise["reading_id"], rise["count"]) == (rising["id"], 1)
+    assert parse_time(rise["first_seen_at"]) == parse_time(rising["measured_at"])
+    assert early["id"] != rise["reading_id"]
+    # The baseline is the reading before the start; nothing else was judged twice.
+    [high] = [a for a in active_alerts(world, session) if a["rule"] == "bp.systolic.high"]
+    assert high["count"] == 1
+
+
+def test_readings_posted_before_an_end_dated_back_are_judged_for_consciousness(
+    world: World,
+) -> None:
+    session = world.session(state="in_progress")  # started 25 minutes ago
+    drowsy = world.reading(session, measured_at=ago(3), consciousness="voice")
+    assert "consciousness.reduced" not in [a["rule"] for a in drowsy["alerts"]]  # intra
+    world.transition(session, "end", at=ago(5))
+    [reduced] = [a for a in active_alerts(world, session) if a["rule"] == "consciousness.reduced"]
+    assert (reduced["severity"], reduced["reading_id"]) == ("high", drowsy["id"])
+    board = world.dashboard.get("/v1/board").json()
+    [row] = [r for r in board["items"] if r["session_id"] == session["id"]]
+    assert row["alerts"]["highest"] == "high"
+
+
+def test_an_end_dated_back_judges_nothing_measured_before_it(world: World) -> None:
+    session = world.session(state="in_progress")
+    world.reading(session, measured_at=ago(8), consciousness="voice")  # during the infusion
+    world.transition(session, "end", at=ago(5))
+    assert "consciousness.reduced" not in [a["rule"] for a in active_alerts(world, session)]

@@ -80,6 +80,19 @@ _POST_ASSESSMENTS = Prepared(
     )
     .order_by(_observations.c.measured_at, _observations.c.id)
 )
+_READINGS_FROM = Prepared(
+    select(*(_readings.c[name] for name in _NEWS2_FIELDS))
+    .where(
+        _readings.c.infusion_id == bindparam("infusion_id"),
+        _readings.c.status == "final",
+        _readings.c.measured_at >= bindparam("since"),
+    )
+    .order_by(_readings.c.measured_at, _readings.c.id)
+)
+# The reading rules that hold in one phase only (PROTOCOL.md: a rise is judged after the start,
+# reduced consciousness during recovery).
+PHASE_RULES = {"intra": frozenset({"bp.rise_from_baseline"}),
+               "post": frozenset({"consciousness.reduced"})}  # fmt: skip
 # The notes the discharge and abort transitions resolve a session's alerts with.
 CLOSING_NOTES = {S.DISCHARGED: "session discharged", S.ABORTED: "session aborted"}
 _SET_NEXT_CHECK = Prepared(
@@ -162,6 +175,34 @@ def evaluate_readings(
         results[ordered[-1]["id"]][1].extend(time_changes)
         _end_with_session(db, infusion, now, [changed for _, changed in results.values()])
     return results
+
+
+def judge_moved_readings(
+    db: Session, infusion: Any, phase: str, since: datetime, baseline: Any | None, now: datetime
+) -> list[dict[str, Any]]:
+    """Judge the readings a transition dated back has moved into ``phase`` by its own rules.
+
+    A tablet may post readings before the nurse records a start or an end that came earlier:
+    those readings were judged in the phase they then fell in, and now belong to a phase with
+    a rule of its own. The other rules judged them already and are not judged twice.
+    """
+    rows = [
+        row
+        for row in _READINGS_FROM.all(db, {"infusion_id": infusion.id, "since": since})
+        if phase_at(infusion, row.measured_at) == phase
+    ]
+    if not rows:
+        return []
+    protocol = protocol_of(db, infusion)
+    active = store.active_alerts(db, infusion.id)
+    changed = []
+    for row in rows:
+        _, findings = judge_reading(db, infusion, protocol, row, baseline, carry_forward=False)
+        own = [f for f in findings if f.rule in PHASE_RULES[phase]]
+        changed += _apply(
+            db, infusion, active, own, seen_at=row.measured_at, now=now, reading_id=row.id
+        )
+    return changed
 
 
 def judge_reading(

@@ -239,6 +239,7 @@ def start(
     # The session keeps the protocol in force when it started, whatever changes later.
     infusion.protocol_version = protocols.current_version(db, infusion.clinic_id)
     _save(db, principal, infusion, "session.start")
+    engine.judge_moved_readings(db, infusion, "intra", at, baseline, utcnow())
     engine.evaluate_time_rules(db, infusion, utcnow())
     return infusion
 
@@ -249,9 +250,8 @@ def end(db: Session, principal: Principal, infusion_id: uuid.UUID, at: datetime 
     infusion.infusion_ended_at = _transition_time(infusion, at)
     infusion.status = S.RECOVERY
     _save(db, principal, infusion, "session.end")
-    engine.evaluate_time_rules(
-        db, infusion, utcnow()
-    )  # vitals overdue ends, recovery's clock starts
+    engine.judge_moved_readings(db, infusion, "post", infusion.infusion_ended_at, None, utcnow())
+    engine.evaluate_time_rules(db, infusion, utcnow())  # overdue ends, recovery's clock starts
     return infusion
 
 
