@@ -240,10 +240,13 @@ def test_next_assessment_is_due_15_minutes_after_the_last_until_resolved(world: 
         ((130, 85, 85), (150, 96, 105), False), ((130, 85, 85), (150, 95, 106), False),
         ((100, 60, 60), (139, 89, 99), True), ((100, 60, 60), (140, 89, 99), False),
         ((100, 60, 60), (139, 90, 99), False), ((100, 60, 60), (139, 89, 100), False),
+        # A baseline without a pulse: a pulse now can only be judged by the absolute limit.
+        ((130, 85, None), (120, 80, 125), False), ((130, 85, None), (120, 80, 99), True),
+        ((135, 88, None), (150, 95, 95), False),
     ],
 )  # fmt: skip
 def test_vitals_near_baseline(
-    world: World, baseline: tuple[int, int, int], post: tuple[int, int, int], near: bool
+    world: World, baseline: tuple[int, int, int | None], post: tuple[int, int, int], near: bool
 ) -> None:
     keys = ("systolic", "diastolic", "heart_rate")
     session = recovering(world, ended=40, baseline=dict(zip(keys, baseline, strict=True)))

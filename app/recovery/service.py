@@ -106,10 +106,12 @@ def near_baseline(rule: NearBaseline, reading: PostVitals | None, baseline: Any 
     relative = (
         reading.systolic <= baseline.systolic + rule.systolic_rise
         and reading.diastolic <= baseline.diastolic + rule.diastolic_rise
+        # A pulse taken now with none at baseline cannot be near it: the absolute limit decides.
         and (
             hr is None
-            or baseline.heart_rate is None
-            or hr <= baseline.heart_rate + rule.heart_rate_rise
+            or (
+                baseline.heart_rate is not None and hr <= baseline.heart_rate + rule.heart_rate_rise
+            )
         )
     )
     return relative or absolute
