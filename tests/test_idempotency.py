@@ -12,8 +12,13 @@ import httpx
 import pytest
 from sqlalchemy import update
 
-from app.db import make_engine, table_of
+from app.auth.deps import Principal
+from app.auth.roles import Role
+from app.db import make_engine, make_sessionmaker, table_of
+from app.idempotency.service import Idempotency, fingerprint
 from app.observations.models import Observation
+from app.patients import service as patients
+from app.patients.schemas import PatientCreate
 from app.readings.models import Reading
 from tests.factories import Caller, World, ago, caller_for, expect_problem, started
 from tests.live import live_server  # noqa: F401  (fixture)
@@ -394,3 +399,39 @@ def test_a_replayed_key_creation_never_shows_the_secret_again(world: World) -> N
     assert replay.status_code == 201
     assert replay.json()["key"] is None
     assert first.json()["key"] not in replay.text
+
+
+def test_a_retry_that_loses_the_race_to_its_original_answers_as_the_original(
+    world: World,
+) -> None:
+    """The retry looked for its key before the original committed and inserts after it: the
+    patient's MRN then collides. It must answer the original's 201, not a duplicate's 409."""
+    body = {"mrn": "RACE-1", "display_name": "Jordan Example"}
+    key = str(uuid.uuid4())
+    nurse = Principal(world.nurse.key_id, Role.NURSE, world.clinic_id)
+    engine = make_engine(world.database_url)
+    original: list[httpx.Response] = []
+
+    def create_after_the_original_committed() -> Any:
+        retry_db.commit()  # the retry's look-up is done (SQLite: its lock released)
+        original.append(
+            world.nurse.post("/v1/patients", json=body, headers={"Idempotency-Key": key})
+        )
+        return patients.create_patient(retry_db, nurse, PatientCreate.model_validate(body))
+
+    try:
+        with make_sessionmaker(engine)() as retry_db:
+            retry = Idempotency(retry_db, nurse, key, fingerprint("POST", "/v1/patients", body))
+            answer = retry.run(201, create_after_the_original_committed)
+            retry_db.commit()
+    finally:
+        engine.dispose()
+    [first] = original
+    assert first.status_code == 201, first.text
+    assert (answer.status_code, answer.body) == (201, first.content)
+    assert answer.headers["Idempotent-Replayed"] == "true"
+    found = world.nurse.get("/v1/patients", params={"mrn": "RACE-1"}).json()["items"]
+    assert [p["id"] for p in found] == [first.json()["id"]]
+    # A true duplicate under another key is still a conflict.
+    again = world.nurse.post("/v1/patients", json=body, headers={"Idempotency-Key": "other"})
+    expect_problem(again, 409, "conflict")

@@ -80,7 +80,13 @@ class Idempotency:
         record = self._stored()
         if record is not None:
             return self._replay(record)
-        result = produce()
+        try:
+            result = produce()
+        except Conflict:
+            earlier = self._committed_meanwhile()
+            if earlier is None:
+                raise
+            return self._replay(earlier)
         if isinstance(result, Response):  # a replay decided by the service (client-supplied id)
             return result
         body = result.model_dump_json().encode()
@@ -100,16 +106,34 @@ class Idempotency:
         type and headers): ``render`` makes the response from status and body, first and on replay."""
         record = self._stored()
         if record is None:
-            status_code, body = produce()
-            if self.key is None:
-                return render(status_code, body)
-            record = self._keep(status_code, body)
-            if record is None:
-                return render(status_code, body)
+            try:
+                status_code, body = produce()
+            except Conflict:
+                record = self._committed_meanwhile()
+                if record is None:
+                    raise
+            else:
+                if self.key is None:
+                    return render(status_code, body)
+                record = self._keep(status_code, body)
+                if record is None:
+                    return render(status_code, body)
         self._check(record)
         response = render(record.status_code, record.response_body)
         response.headers["Idempotent-Replayed"] = "true"
         return response
+
+    def _committed_meanwhile(self) -> IdempotencyRecord | None:
+        """After a conflict, the original of this key if it committed since we looked.
+
+        Two tablets' retries of one request race: the original commits between this replay's
+        look-up and its insert, which then collides with what the original created (a patient's
+        MRN). The replay answers as the original did rather than as a duplicate.
+        """
+        if self.key is None:
+            return None
+        self.db.rollback()
+        return self._stored()
 
     def _keep(self, status_code: int, body: bytes) -> IdempotencyRecord | None:
         """Remember this answer; None, or the record of a concurrent request that committed the
