@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 log = logging.getLogger("vigil.errors")
 
@@ -264,6 +265,20 @@ async def _request_validation(request: Request, exc: Exception) -> Response:
     return problem_response(request, 422, "validation", "Validation failed", detail, errors=errors)
 
 
+def allowed_methods(request: Request) -> str:
+    """Every method the request's path serves, for a 405's ``Allow`` (RFC 9110: the full list).
+
+    The router raises 405 from the first route whose path matches and names that route's methods
+    only, though the path's other methods (GET and POST of /v1/sessions) are other routes.
+    """
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        served = getattr(route, "methods", None)
+        if served and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= served
+    return ", ".join(sorted(methods))
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     slug, title = _HTTP_SLUGS.get(exc.status_code, ("http-error", "HTTP error"))
@@ -271,6 +286,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     response = problem_response(request, exc.status_code, slug, title, detail)
     if exc.headers:
         response.headers.update(exc.headers)
+    if exc.status_code == 405 and (allow := allowed_methods(request)):
+        response.headers["Allow"] = allow
     return response
 
 

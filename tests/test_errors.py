@@ -54,6 +54,35 @@ def test_a_wrong_method_is_a_405_problem(world: World, method: str, path: str) -
         assert response.headers.get("allow"), response.headers
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("DELETE", "/v1/sessions", "GET, POST"),
+        ("PUT", "/v1/sessions", "GET, POST"),
+        ("DELETE", "/v1/patients", "GET, POST"),
+        ("DELETE", "/v1/patients/{id}", "GET, PATCH"),
+        ("PUT", "/v1/patients/{id}", "GET, PATCH"),
+        ("DELETE", "/v1/protocol", "GET, PUT"),
+        ("POST", "/v1/protocol", "GET, PUT"),
+        ("DELETE", "/v1/sessions/{id}/readings", "GET, POST"),
+        ("PUT", "/v1/sessions/{id}/observations", "GET, POST"),
+        ("DELETE", "/v1/api-keys", "GET, POST"),
+        ("DELETE", "/fhir/R4/Observation", "GET, POST"),
+        ("DELETE", "/v1/sessions/{id}", "GET"),
+        ("GET", "/v1/sessions/{id}/start", "POST"),
+        ("POST", "/healthz", "GET, HEAD"),
+    ],
+)
+def test_a_405_allows_every_method_the_path_serves(
+    world: World, method: str, path: str, allow: str
+) -> None:
+    """RFC 9110: Allow lists all of them, not only those of the first route that matched."""
+    url = path.replace("{id}", str(uuid.uuid4()))
+    for response in (world.nurse.request(method, url), world.client.request(method, url)):
+        assert response.status_code == 405, response.text
+        assert response.headers["allow"] == allow
+
+
 # --- request bodies --------------------------------------------------------------------------
 def test_a_body_over_one_mib_is_refused_and_nothing_is_stored(world: World) -> None:
     body = {"mrn": "BIG-1", "display_name": "x" * MIB}

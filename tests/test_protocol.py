@@ -6,7 +6,10 @@ import copy
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
+from app.protocol.defaults import DEFAULT_PROTOCOL
+from app.protocol.schemas import DIRECTIONS, PLAUSIBLE, ProtocolUpdate, contradictions
 from app.protocol.service import from_storage
 from tests.factories import World, ago, error_locs, expect_problem, shifted, started
 
@@ -184,6 +187,107 @@ def test_an_invalid_protocol_is_rejected_and_nothing_stored(
     expect_problem(response, 422, "validation")
     assert ["body", *loc] in error_locs(response), response.text
     assert current(world) == before
+
+
+def _recovery(**fields: Any) -> Json:
+    return {"recovery": fields}
+
+
+# A protocol contradicting itself: (changes, every loc it is rejected at, words of the msg).
+CONTRADICTORY = [
+    # A systolic of 165 would raise a bp.systolic.high medium and a bp.systolic.low high alert.
+    ("systolic-low-above-high", _rule("bp.systolic.low", medium=170, high=165),
+     [["thresholds", "bp.systolic.low", "medium"], ["thresholds", "bp.systolic.low", "high"],
+      ["thresholds", "bp.systolic.high", "medium"]], "would raise both"),
+    ("hr-low-above-high", _rule("hr.low", medium=120, high=115),
+     [["thresholds", "hr.low", "medium"], ["thresholds", "hr.low", "high"],
+      ["thresholds", "hr.high", "medium"]], "a heart rate of"),
+    ("hr-low-meets-high", _rule("hr.low", medium=110, high=40),
+     [["thresholds", "hr.low", "medium"], ["thresholds", "hr.high", "medium"]], "would raise both"),
+    ("rr-high-below-low", _rule("rr.high", medium=9),
+     [["thresholds", "rr.low", "medium"], ["thresholds", "rr.high", "medium"]], "would raise both"),
+    ("spo2-above-100", _rule("spo2.low", medium=101, high=100),
+     [["thresholds", "spo2.low", "medium"]], "between 0 and 100 %"),
+    ("severe-at-4", _rule("symptom.severe", medium=4),
+     [["thresholds", "symptom.severe", "medium"]], "between 0 and 3"),
+    ("moaas-above-5", _rule("sedation.deep", medium=6, high=2),
+     [["thresholds", "sedation.deep", "medium"]], "MOAA/S"),
+    ("news2-above-20", _rule("news2", medium=5, high=21), [["thresholds", "news2", "high"]], "20"),
+    ("systolic-below-20", _rule("bp.systolic.low", medium=90, high=10),
+     [["thresholds", "bp.systolic.low", "high"]], "between 20 and 300 mmHg"),
+    ("diastolic-above-200", _rule("bp.diastolic.high", medium=100, high=250),
+     [["thresholds", "bp.diastolic.high", "high"]], "diastolic"),
+    ("overdue-at-0", _rule("vitals.overdue", low=0, medium=30),
+     [["thresholds", "vitals.overdue", "low"]], "more than 0 minutes"),
+    ("unresolved-at-0", _rule("dissociation.unresolved", medium=0, high=120),
+     [["thresholds", "dissociation.unresolved", "medium"]], "more than 0 minutes"),
+    # A resolution at 80 minutes would read as resolved_within_30.
+    ("resolved-within-after-overdue", _recovery(resolved_within_min=90, overdue_after_min=60),
+     [["recovery", "resolved_within_min"], ["recovery", "overdue_after_min"]], "shorter than"),
+    ("resolved-within-at-overdue", _recovery(resolved_within_min=60),
+     [["recovery", "resolved_within_min"], ["recovery", "overdue_after_min"]], "shorter than"),
+    # Ordered within one time rule (the check every rule's levels get).
+    ("unresolved-high-before-medium", _rule("dissociation.unresolved", medium=120, high=60),
+     [["thresholds", "dissociation.unresolved"]], "above the lower one"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("changes", "locs", "words"),
+    [pytest.param(c, locs, w, id=i) for i, c, locs, w in CONTRADICTORY],
+)
+def test_a_contradictory_protocol_is_rejected_naming_each_field(
+    world: World, changes: Json, locs: list[list[str]], words: str
+) -> None:
+    before = current(world)
+    response = world.clinician.request("PUT", "/v1/protocol", json=revised(world, changes))
+    body = expect_problem(response, 422, "validation")
+    assert sorted(error_locs(response)) == sorted(["body", *loc] for loc in locs), response.text
+    assert all(words in error["msg"] for error in body["errors"]), body["errors"]
+    assert current(world) == before
+
+
+def test_a_contradiction_says_why_in_words() -> None:
+    document = copy.deepcopy(DEFAULT_PROTOCOL)
+    document["thresholds"]["bp.systolic.low"] = {"medium": 170, "high": 165}
+    with pytest.raises(ValidationError) as caught:
+        ProtocolUpdate.model_validate(document)
+    messages = {error["loc"]: error["msg"] for error in caught.value.errors()}
+    assert messages[("thresholds", "bp.systolic.low", "high")] == (
+        "bp.systolic.low high (165) must lie below bp.systolic.high's lowest limit (160 mmHg):"
+        " a systolic pressure of 165 would raise both"
+    )
+
+
+NEAR_THE_EDGE = [
+    _rule("bp.systolic.low", medium=159, high=80),  # one below bp.systolic.high's medium
+    _rule("hr.high", medium=51, high=130),
+    _rule("rr.high", medium=11),
+    _rule("spo2.low", medium=100, high=0),
+    _rule("symptom.severe", medium=3),
+    _rule("sedation.deep", medium=5, high=0),
+    _rule("news2", medium=19, high=20),
+    _rule("vitals.overdue", low=0.5, medium=1),
+    _recovery(resolved_within_min=59, overdue_after_min=60),
+]
+
+
+@pytest.mark.parametrize("changes", NEAR_THE_EDGE)
+def test_limits_at_the_edge_of_what_is_consistent_are_stored(world: World, changes: Json) -> None:
+    assert put(world, revised(world, changes))["version"] == 2
+
+
+def test_the_default_protocol_is_consistent() -> None:
+    assert set(PLAUSIBLE) == set(DIRECTIONS)  # every rule has the range of what it judges
+    assert contradictions(ProtocolUpdate.model_validate(DEFAULT_PROTOCOL)) == []
+
+
+def test_a_contradictory_version_stored_before_the_checks_still_reads() -> None:
+    stored = copy.deepcopy(DEFAULT_PROTOCOL)
+    stored["thresholds"]["symptom.severe"] = {"medium": 4}
+    stored["recovery"]["resolved_within_min"] = 90
+    body = from_storage(stored)  # sessions under it keep working; only a new PUT is refused
+    assert body.thresholds["symptom.severe"].limits() == [("medium", 4)]
 
 
 def test_an_empty_body_is_rejected_listing_every_section(world: World) -> None:

@@ -107,6 +107,36 @@ def test_an_invalid_session_is_rejected(world: World, change: dict[str, Any]) ->
     assert listed(world, patient_id=patient["id"]) == []
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("dose_mg_per_kg", True),
+        ("dose_mg_per_kg", False),
+        ("dose_mg_per_kg", "0.5"),
+        ("dose_mg_per_kg", "1"),
+        ("planned_duration_min", True),
+        ("planned_duration_min", "40"),
+        ("planned_duration_min", 40.5),
+    ],
+)
+def test_a_number_sent_as_a_boolean_or_text_is_rejected(
+    world: World, field: str, value: Any
+) -> None:
+    patient = world.patient()
+    body = {"patient_id": patient["id"], "route": "iv", field: value}
+    response = world.nurse.post("/v1/sessions", json=body)
+    found = problem(response, 422, "validation")
+    assert [e["loc"] for e in found["errors"]] == [["body", field]], found
+    assert listed(world, patient_id=patient["id"]) == []
+
+
+def test_a_whole_number_dose_is_a_dose(world: World) -> None:
+    body = {"patient_id": world.patient()["id"], "route": "iv", "dose_mg_per_kg": 1}
+    response = world.nurse.post("/v1/sessions", json=body)
+    assert response.status_code == 201, response.text
+    assert response.json()["dose_mg_per_kg"] == 1.0
+
+
 @pytest.mark.parametrize("whose", ["unknown", "other-clinic"])
 def test_a_session_for_a_patient_not_of_the_clinic_is_not_found(world: World, whose: str) -> None:
     theirs = world.patient(world.other_nurse)["id"] if whose != "unknown" else str(uuid.uuid4())

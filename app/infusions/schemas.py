@@ -31,8 +31,12 @@ Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, m
 class InfusionCreate(RequestModel):
     patient_id: uuid.UUID
     route: Route
+    # Strict, as every number a client sends: lax validation reads JSON true as 1 and "0.5" as
+    # 0.5. A strict float still takes an integer (1 is 1.0).
     planned_duration_min: Annotated[int, Field(ge=1, le=1440, strict=True)] | None = None
-    dose_mg_per_kg: Annotated[float, Field(gt=0, le=10)] | None = None
+    dose_mg_per_kg: (
+        Annotated[float, Field(gt=0, le=10, strict=True, allow_inf_nan=False)] | None
+    ) = None
 
 
 class TransitionRequest(RequestModel):

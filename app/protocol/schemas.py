@@ -7,10 +7,19 @@ what `PUT` takes, so no version is ever pieced together from defaults.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from itertools import pairwise
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
 Direction = Literal["above", "below"]
 Severity = Literal["low", "medium", "high"]
@@ -167,12 +176,128 @@ class ProtocolBody(_Strict):
     recovery: Recovery
 
 
+@dataclass(frozen=True)
+class Plausible:
+    """The values a rule judges (PROTOCOL.md's plausible ranges); a limit outside them never
+    fires, or always does."""
+
+    what: str
+    least: float
+    most: float
+    unit: str
+    least_included: bool = True  # minutes: a limit of 0 would fire the moment the clock starts
+
+    def admits(self, limit: float) -> bool:
+        above_least = limit >= self.least if self.least_included else limit > self.least
+        return above_least and limit <= self.most
+
+    def requirement(self) -> str:
+        if not self.least_included:
+            return f"must be more than {self.least:g} {self.unit}"
+        unit = f" {self.unit}" if self.unit else ""
+        return f"must lie between {self.least:g} and {self.most:g}{unit}, the range of {self.what}"
+
+
+_SYSTOLIC = Plausible("a systolic pressure", 20, 300, "mmHg")
+_HEART_RATE = Plausible("a heart rate", 0, 300, "beats/min")
+_RESPIRATORY_RATE = Plausible("a respiratory rate", 0, 60, "breaths/min")
+_SEVERITY = Plausible("a severity (0 none … 3 severe)", 0, 3, "")
+_MINUTES = Plausible("a time", 0, 1000, "minutes", least_included=False)
+PLAUSIBLE: dict[str, Plausible] = {
+    "bp.systolic.high": _SYSTOLIC,
+    "bp.systolic.low": _SYSTOLIC,
+    "bp.diastolic.high": Plausible("a diastolic pressure", 10, 200, "mmHg"),
+    "hr.high": _HEART_RATE,
+    "hr.low": _HEART_RATE,
+    "spo2.low": Plausible("an SpO2", 0, 100, "%"),
+    "rr.low": _RESPIRATORY_RATE,
+    "rr.high": _RESPIRATORY_RATE,
+    "news2": Plausible("a NEWS2 aggregate", 0, 20, "points"),
+    "sedation.deep": Plausible("a MOAA/S score (0 no response … 5 alert)", 0, 5, ""),
+    "dissociation.severe": _SEVERITY,
+    "symptom.vomiting": _SEVERITY,
+    "symptom.severe": _SEVERITY,
+    "vitals.overdue": _MINUTES,
+    "dissociation.unresolved": _MINUTES,
+}
+# Rules judging one value from either side: every limit of the low rule lies below every limit
+# of the high one, so no value raises both.
+OPPOSITE_RULES: tuple[tuple[str, str], ...] = (
+    ("bp.systolic.low", "bp.systolic.high"),
+    ("hr.low", "hr.high"),
+    ("rr.low", "rr.high"),
+)
+# Recovery fields of which the first must stay below the second, and what goes wrong otherwise.
+ORDERED_RECOVERY: tuple[tuple[str, str, str], ...] = (
+    (
+        "resolved_within_min",
+        "overdue_after_min",
+        "a resolution between them would read as early although it was overdue",
+    ),
+)
+
+
+def contradictions(body: ProtocolBody) -> list[tuple[tuple[str, ...], float, str]]:
+    """What makes ``body`` contradict itself or the values it judges: (loc, value, why)."""
+    found: list[tuple[tuple[str, ...], float, str]] = []
+    for rule, plausible in PLAUSIBLE.items():
+        for level, limit in body.thresholds[rule].limits():
+            if not plausible.admits(limit):
+                why = f"{rule} {level} ({limit:g}) {plausible.requirement()}"
+                found.append((("thresholds", rule, level), limit, why))
+    for low_rule, high_rule in OPPOSITE_RULES:
+        low, high = body.thresholds[low_rule].limits(), body.thresholds[high_rule].limits()
+        highest_low, lowest_high = max(v for _, v in low), min(v for _, v in high)
+        what, unit = PLAUSIBLE[low_rule].what, PLAUSIBLE[low_rule].unit
+        for level, limit in low:
+            if limit >= lowest_high:
+                why = (
+                    f"{low_rule} {level} ({limit:g}) must lie below {high_rule}'s lowest limit"
+                    f" ({lowest_high:g} {unit}): {what} of {limit:g} would raise both"
+                )
+                found.append((("thresholds", low_rule, level), limit, why))
+        for level, limit in high:
+            if limit <= highest_low:
+                why = (
+                    f"{high_rule} {level} ({limit:g}) must lie above {low_rule}'s highest limit"
+                    f" ({highest_low:g} {unit}): {what} of {limit:g} would raise both"
+                )
+                found.append((("thresholds", high_rule, level), limit, why))
+    recovery = body.recovery
+    for shorter, longer, consequence in ORDERED_RECOVERY:
+        short, long = getattr(recovery, shorter), getattr(recovery, longer)
+        if short >= long:
+            why = f"{shorter} ({short:g}) must be shorter than {longer} ({long:g}): {consequence}"
+            found += [(("recovery", shorter), short, why), (("recovery", longer), long, why)]
+    return found
+
+
 class ProtocolUpdate(ProtocolBody):
-    """A new version replaces the one in force whole: send `GET /v1/protocol`'s answer, edited."""
+    """A new version replaces the one in force whole: send `GET /v1/protocol`'s answer, edited.
+
+    Every limit lies within the plausible range of the value it judges; the limits of a low rule
+    lie below those of its high rule (`bp.systolic`, `hr`, `rr`), and `resolved_within_min`
+    below `overdue_after_min`.
+    """
 
     version: int | None = Field(
         None, description="Ignored (the server numbers versions), so GET's answer can be sent back."
     )
+
+    # On the request only: a version stored before these checks must still be read.
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        errors = [
+            InitErrorDetails(
+                type=PydanticCustomError("protocol_contradiction", "{why}", {"why": why}),
+                loc=loc,
+                input=value,
+            )
+            for loc, value, why in contradictions(self)
+        ]
+        if errors:
+            raise ValidationError.from_exception_data(type(self).__name__, errors)
+        return self
 
 
 class ProtocolRead(ProtocolBody):
