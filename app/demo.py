@@ -2,8 +2,8 @@
 
 The sessions go through the same services as the API, with bedside times relative to now, so
 NEWS2, alerts and recovery are judged exactly as they would be for a clinic's tablets. The
-tablets here sync late (a whole session at once), so each started session also carries a
-``vitals.overdue`` alert that its first reading resolved: the server heard nothing meanwhile.
+tablets here sync late (a whole session at once): entries first, then the transitions dated
+back, so no ``vitals.overdue`` alert stands for the delay of the sync itself.
 Each run creates a new clinic with the same patients and new keys; nothing existing changes.
 """
 
@@ -247,34 +247,50 @@ def _simulate(
     patient = create_patient(db, nurse, scenario.patient)
     data = InfusionCreate.model_validate({**scenario.session, "patient_id": patient.id})
     session_id = infusions.create_infusion(db, nurse, data).id
+    # A tablet that synced late: everything it recorded arrives first (the readings as one batch,
+    # judged in measured order), then the transitions the nurse records dated back, each of
+    # which judges what it moved into a new phase. So no alert stands for the sync's delay.
+    readings: list[ReadingCreate] = []
+    observations: list[ObservationCreate] = []
+    transitions: list[tuple[Step, datetime]] = []
     for step in scenario.steps:
         at = now + timedelta(minutes=step.minute)
         match step:
             case Vitals():
-                reading = ReadingCreate(
-                    measured_at=at,
-                    heart_rate=step.heart_rate,
-                    systolic=step.systolic,
-                    diastolic=step.diastolic,
-                    spo2=step.spo2,
-                    respiratory_rate=step.respiratory_rate,
-                    temperature_c=step.temperature_c,
-                    consciousness=Consciousness.ALERT,
-                    on_oxygen=False,
-                    source="device",
-                    device_id="demo-monitor",
+                readings.append(
+                    ReadingCreate(
+                        measured_at=at,
+                        heart_rate=step.heart_rate,
+                        systolic=step.systolic,
+                        diastolic=step.diastolic,
+                        spo2=step.spo2,
+                        respiratory_rate=step.respiratory_rate,
+                        temperature_c=step.temperature_c,
+                        consciousness=Consciousness.ALERT,
+                        on_oxygen=False,
+                        source="device",
+                        device_id="demo-monitor",
+                    )
                 )
-                record_readings(db, nurse, session_id, [reading], batch=False)
             case Assessment():
                 fields = {"severity": step.severity, "moaas": step.moaas, "cadss": step.cadss}
-                observation = _OBSERVATION.validate_python(
-                    {
-                        "measured_at": at,
-                        "kind": step.kind,
-                        **{name: value for name, value in fields.items() if value is not None},
-                    }
+                observations.append(
+                    _OBSERVATION.validate_python(
+                        {
+                            "measured_at": at,
+                            "kind": step.kind,
+                            **{name: value for name, value in fields.items() if value is not None},
+                        }
+                    )
                 )
-                record_observation(db, nurse, session_id, observation)
+            case _:
+                transitions.append((step, at))
+    if readings:
+        record_readings(db, nurse, session_id, readings, batch=True)
+    for observation in observations:
+        record_observation(db, nurse, session_id, observation)
+    for step, at in transitions:
+        match step:
             case Start(override_reason=None):
                 infusions.start(db, nurse, session_id, at, None)
             case Start():
