@@ -9,10 +9,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import orjson
 import pytest
 
+from app.errors import BadRequest
+from app.fhir.shape import MAX_ISSUES, parse_body
 from tests.factories import World, ago, iso
 from tests.fhir_support import (
+    CATEGORY,
     FHIR_JSON,
     LOINC,
     blood_pressure,
@@ -22,6 +26,7 @@ from tests.fhir_support import (
     post,
     quantity,
     search,
+    valid,
     vital,
 )
 
@@ -237,6 +242,263 @@ def test_a_bad_resource_is_refused_with_an_operation_outcome_and_nothing_stored(
         ]
         assert any(element in text for text in named), body
     assert world.readings(session, include_entered_in_error=True) == before
+
+
+# --- the structure of R4 at any depth: (what, how to break the heart rate, element at fault) -----
+def _put(*keys: str | int, value: Any) -> Breaker:
+    """Sets ``value`` at the path ``keys`` (element names and array indexes) of the resource."""
+
+    def make(r: dict[str, Any], s: dict[str, Any]) -> dict[str, Any]:
+        target: Any = r
+        for key in keys[:-1]:
+            target = target[key]
+        target[keys[-1]] = value
+        return r
+
+    return make
+
+
+def _in_panel(*keys: str | int, value: Any) -> Breaker:
+    """The same in a good blood pressure panel, whose components are then at fault."""
+    return lambda r, s: _put(*keys, value=value)(blood_pressure(s, 130, 80), s)
+
+
+def _misspell_value(r: dict[str, Any], s: dict[str, Any]) -> dict[str, Any]:
+    return {**r, "valueQuantity": {
+        ("vaule" if k == "value" else k): v for k, v in r["valueQuantity"].items()}}  # fmt: skip
+
+
+EXT = "http://example.org/fhir/StructureDefinition/x"
+NOT_R4: list[tuple[str, Breaker, str]] = [
+    ("unknown element in valueQuantity", _put("valueQuantity", "bogus", value=1), "Observation.valueQuantity.bogus"),
+    ("unknown element in a coding", _put("code", "coding", 0, "bogus", value=1), "Observation.code.coding[0].bogus"),
+    ("unknown element in encounter", _put("encounter", "bogus", value=1), "Observation.encounter.bogus"),
+    ("a misspelt value", _misspell_value, "Observation.valueQuantity.vaule"),
+    ("valueQuantity and valueString", _put("valueString", value="72"), "Observation.valueString"),
+    ("effectiveDateTime and effectivePeriod", _put("effectivePeriod", value={"start": ago(2)}),
+     "Observation.effectivePeriod"),
+    ("a unit that is an object", _put("valueQuantity", "unit", value={"a": 1}), "Observation.valueQuantity.unit"),
+    ("meta a number", _put("meta", value=5), "Observation.meta"),
+    ("extension a boolean", _put("extension", value=True), "Observation.extension"),
+    ("note a number", _put("note", value=5), "Observation.note"),
+    ("interpretation a string", _put("interpretation", value="x"), "Observation.interpretation"),
+    ("status a number", _put("status", value=5), "Observation.status"),
+    ("subject null", _put("subject", value=None), "Observation.subject"),
+    ("identifier not an array", _put("identifier", value={"value": "x"}), "Observation.identifier"),
+    ("a coding that is a string", _put("code", "coding", value=["8867-4"]), "Observation.code.coding[0]"),
+    ("userSelected a string", _put("code", "coding", 0, "userSelected", value="true"),
+     "Observation.code.coding[0].userSelected"),
+    ("a period's start a number", _put("identifier", value=[{"value": "x", "period": {"start": 2026}}]),
+     "Observation.identifier[0].period.start"),
+    ("an annotation by two authors", _put("note", value=[{"authorString": "a", "text": "t",
+     "authorReference": {"reference": "Practitioner/1"}}]), "Observation.note[0].authorReference"),
+    ("unknown element in an extension's value", _put("extension", value=[{"url": EXT,
+     "valueQuantity": {"value": 1, "bogus": 1}}]), "Observation.extension[0].valueQuantity.bogus"),
+    ("a misspelt choice in a nested extension", _put("extension", value=[{"url": EXT,
+     "extension": [{"url": "a", "valueStrin": "x"}]}]), "Observation.extension[0].extension[0].valueStrin"),
+    ("unknown element in a reference range", _put("referenceRange", value=[{"low": {"value": 1, "bogus": 2}}]),
+     "Observation.referenceRange[0].low.bogus"),
+    ("primitive extensions on a complex element", _put("_code", value={"id": "x"}), "Observation._code"),
+    ("unknown element in primitive extensions", _put("_status", value={"bogus": 1}), "Observation._status.bogus"),
+    ("a contained resource without a type", _put("contained", value=[{"id": "x"}]),
+     "Observation.contained[0].resourceType"),
+    ("unknown element in a component", _in_panel("component", 0, "bogus", value=1), "Observation.component[0].bogus"),
+    ("a component with two values", _in_panel("component", 1, "valueString", value="80"),
+     "Observation.component[1].valueString"),
+    ("unknown element in a component's value", _in_panel("component", 1, "valueQuantity", "bogus", value=1),
+     "Observation.component[1].valueQuantity.bogus"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("what", "breaker", "element"), NOT_R4, ids=[b[0] for b in NOT_R4])
+def test_what_r4_does_not_have_at_any_depth_is_refused_and_nothing_stored(
+    world: World, what: str, breaker: Breaker, element: str
+) -> None:
+    session = world.session(state="in_progress")
+    before = world.readings(session, include_entered_in_error=True)
+    broken = breaker(copy.deepcopy(vital(session, "8867-4", 72)), session)
+    body = outcome(post(world.ehr, broken), 400)
+    assert [(i["code"], i["expression"]) for i in body["issue"]] == [("structure", [element])]
+    assert world.readings(session, include_entered_in_error=True) == before
+
+
+def test_each_problem_of_structure_is_an_issue_of_its_own(world: World) -> None:
+    session = world.session(state="in_progress")
+    resource = vital(session, "8867-4", 72, meta=5, note=5)
+    resource["valueQuantity"]["bogus"] = 1
+    resource["code"]["coding"][0]["display"] = 7
+    body = outcome(post(world.ehr, resource), 400)
+    assert sorted(e for i in body["issue"] for e in i["expression"]) == [
+        "Observation.code.coding[0].display", "Observation.meta", "Observation.note",
+        "Observation.valueQuantity.bogus",
+    ]  # fmt: skip
+    assert len(world.readings(session)) == 1
+
+
+def test_a_body_of_many_mistakes_is_answered_with_the_first_few() -> None:
+    raw = orjson.dumps({"resourceType": "Observation", **{f"bogus{i}": i for i in range(500)}})
+    with pytest.raises(BadRequest) as refused:
+        parse_body(raw)
+    assert len(refused.value.extra["errors"]) == MAX_ISSUES
+
+
+def test_deeply_nested_extensions_are_read_without_recursion() -> None:
+    depth = 500  # orjson reads JSON 1024 levels deep; the check walks them without recursing
+    raw = (
+        b'{"resourceType": "Observation", "extension": ['
+        + b'{"url": "u", "extension": [' * depth
+        + b'{"url": "u", "valueBoolean": "yes"}'
+        + b"]}" * depth
+        + b"]}"
+    )
+    with pytest.raises(BadRequest) as refused:
+        parse_body(raw)
+    [error] = refused.value.extra["errors"]
+    assert error["expression"].endswith(".extension[0].valueBoolean")
+    assert error["expression"].count("extension[0]") == depth + 1
+
+
+EXAMPLE = "http://example.org/fhir"
+SNOMED = "http://snomed.info/sct"
+
+
+def _coding(code: str, system: str = LOINC) -> dict[str, Any]:
+    return {"id": "c", "extension": [{"url": f"{EXAMPLE}/x", "valueString": "x"}],
+            "system": system, "version": "2.74", "code": code, "display": code,
+            "userSelected": True}  # fmt: skip
+
+
+def _concept(code: str, system: str = LOINC) -> dict[str, Any]:
+    return {"id": "cc", "extension": [], "coding": [_coding(code, system)], "text": code}
+
+
+def _period() -> dict[str, Any]:
+    return {"id": "p", "extension": [{"url": f"{EXAMPLE}/x", "valueBoolean": True}],
+            "start": ago(60), "end": ago(30)}  # fmt: skip
+
+
+def _identifier(value: str) -> dict[str, Any]:
+    return {"id": "i", "extension": [], "use": "official",
+            "type": _concept("MR", "http://terminology.hl7.org/CodeSystem/v2-0203"),
+            "system": GATEWAY, "value": value, "period": _period(),
+            "assigner": {"display": "the gateway"}}  # fmt: skip
+
+
+def _reference(reference: str) -> dict[str, Any]:
+    return {"id": "r", "extension": [], "reference": reference, "type": reference.split("/")[0],
+            "identifier": _identifier("ref-1"), "display": reference}  # fmt: skip
+
+
+def _reference_range(low: float, high: float, unit: str) -> list[dict[str, Any]]:
+    meaning = "http://terminology.hl7.org/CodeSystem/referencerange-meaning"
+    return [{"id": "rr", "extension": [], "low": quantity(low, unit), "high": quantity(high, unit),
+             "type": _concept("normal", meaning), "appliesTo": [_concept("248153007", SNOMED)],
+             "age": {"id": "a", "extension": [], "low": quantity(18, "a"),
+                     "high": quantity(120, "a")},
+             "text": f"{low} to {high}"}]  # fmt: skip
+
+
+def every_element(session: dict[str, Any]) -> dict[str, Any]:
+    """A heart rate carrying every element of R4 that Vigil takes or passes over, each datatype
+    inside with all its elements (implicitRules and modifierExtension change meaning: refused)."""
+    sd = f"{EXAMPLE}/StructureDefinition"
+    interpretation = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+    return {**vital(session, "8867-4", 72), **{
+        "id": "from-the-gateway",
+        "meta": {"id": "m", "extension": [], "versionId": "1", "lastUpdated": ago(1),
+                 "source": GATEWAY, "profile": ["http://hl7.org/fhir/StructureDefinition/heartrate"],
+                 "security": [_coding("N", "http://terminology.hl7.org/CodeSystem/v3-Confidentiality")],
+                 "tag": [_coding("gateway", f"{EXAMPLE}/tags")]},
+        "language": "en-GB",
+        "text": {"id": "t", "extension": [], "status": "generated",
+                 "div": '<div xmlns="http://www.w3.org/1999/xhtml">heart rate 72/min</div>'},
+        "contained": [{"resourceType": "Device", "id": "cuff", "identifier": [{"value": "cuff-7"}]}],
+        "extension": [
+            {"id": "e", "url": f"{sd}/site", "extension": [
+                {"url": "ward", "valueCodeableConcept": _concept("ward-3", f"{EXAMPLE}/wards")},
+                {"url": "shift", "valuePeriod": _period()},
+                {"url": "chair", "valueInteger": 4},
+                {"url": "ratio", "valueRatio": {"numerator": quantity(1, "1"),
+                                                "denominator": quantity(2, "1")}},
+                {"url": "trace", "valueSampledData": {"origin": quantity(0, "1"), "period": 1000,
+                                                      "dimensions": 1, "data": "1 2 3"}},
+                {"url": "when", "valueTiming": {"event": [ago(5)], "repeat": {
+                    "boundsDuration": quantity(1, "h"), "frequency": 1, "period": 1,
+                    "periodUnit": "h"}}},
+                {"url": "remark", "valueAnnotation": {"authorString": "gateway", "text": "x"}},
+            ]},
+            {"url": f"{sd}/room", "valueAddress": {"line": ["1 Main St"], "city": "Springfield"}},
+        ],
+        "identifier": [_identifier("msg-every")],
+        "basedOn": [{"reference": "ServiceRequest/monitoring"}],
+        "partOf": [{"reference": "Procedure/infusion"}],
+        "_status": {"extension": [{"url": f"{sd}/checked", "valueBoolean": True}]},
+        "category": [_concept("vital-signs", CATEGORY)],
+        "code": _concept("8867-4"),
+        "subject": _reference(f"Patient/{session['patient_id']}"),
+        "focus": [{"reference": f"Patient/{session['patient_id']}"}],
+        "encounter": _reference(f"Encounter/{session['id']}"),
+        "_effectiveDateTime": {"id": "when", "extension": [{"url": f"{sd}/clock",
+                                                            "valueString": "device"}]},
+        "issued": ago(1),
+        "performer": [{"reference": "Practitioner/nurse-1", "display": "the nurse"}],
+        "valueQuantity": {**quantity(72, "/min"), "id": "q", "extension": [],
+                          "unit": "beats/minute"},
+        "interpretation": [_concept("N", interpretation)],
+        "note": [{"id": "n", "extension": [], "authorString": "the nurse", "time": ago(1),
+                  "text": "at rest"},
+                 {"authorReference": {"reference": "Practitioner/nurse-1"}, "text": "again"}],
+        "bodySite": _concept("368209003", SNOMED),
+        "method": _concept("258104002", SNOMED),
+        "specimen": {"display": "none"},
+        "device": {**_reference("#cuff"), "type": "Device", "identifier": {"value": "cuff-7"}},
+        "referenceRange": _reference_range(60, 100, "/min"),
+        "hasMember": [{"reference": "Observation/other"}],
+        "derivedFrom": [{"reference": "Observation/raw"}],
+    }}  # fmt: skip
+
+
+def test_every_r4_element_at_every_depth_is_still_taken(world: World) -> None:
+    session = world.session(state="in_progress")
+    resource = valid(every_element(session))  # R4B's own models take it too
+    body = created(post(world.ehr, resource))
+    assert body["valueQuantity"] == quantity(72, "/min")
+    assert {"system": GATEWAY, "value": "msg-every"} in body["identifier"]
+    [reading] = [r for r in world.readings(session) if r["id"] == body["id"].removesuffix("-hr")]
+    assert (reading["heart_rate"], reading["device_id"]) == (72, "cuff-7")
+
+
+def test_every_component_element_of_a_panel_is_still_taken(world: World) -> None:
+    session = world.session(state="in_progress")
+    panel = blood_pressure(session, 132, 84)
+    for component, value in zip(panel["component"], (132, 84), strict=True):
+        code = component["code"]["coding"][0]["code"]
+        component.update(
+            id=f"c-{code}", extension=[{"url": f"{EXAMPLE}/x", "valueString": "left arm"}],
+            code=_concept(code), valueQuantity={**quantity(value, "mm[Hg]"), "id": "q"},
+            interpretation=[_concept("N", "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation")],
+            referenceRange=_reference_range(60, 140, "mm[Hg]"),
+        )  # fmt: skip
+    body = created(post(world.ehr, valid(panel)))
+    [reading] = [r for r in world.readings(session) if r["id"] == body["id"].removesuffix("-bp")]
+    assert (reading["systolic"], reading["diastolic"]) == (132, 84)
+
+
+@pytest.mark.parametrize("where", ["Observation", "Observation.component"])
+def test_data_absent_reason_and_primitive_extensions_are_r4(where: str) -> None:
+    """Structure alone: whether Vigil can take such a reading is intake's question (422)."""
+    absent = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/data-absent-reason",
+                          "code": "not-performed"}], "text": "cuff failed"}  # fmt: skip
+    element: dict[str, Any] = {"code": {"coding": [{"system": LOINC, "code": "8480-6"}]},
+                               "dataAbsentReason": absent, "_valueString": {"id": "v"}}  # fmt: skip
+    resource: dict[str, Any] = {"resourceType": "Observation", "status": "final"}
+    if where == "Observation":
+        resource.update(element)
+    else:
+        resource.update(
+            code={"coding": [{"system": LOINC, "code": "85354-9"}]}, component=[element]
+        )
+    assert parse_body(orjson.dumps(resource)) == resource
 
 
 @pytest.mark.parametrize("encounter", ["other clinic", "unknown", "not a uuid"])
