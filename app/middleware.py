@@ -7,6 +7,7 @@ import re
 import time
 import uuid
 
+import anyio
 import orjson
 from prometheus_client import Counter, Histogram
 from starlette.exceptions import HTTPException
@@ -26,6 +27,14 @@ LATENCY = Histogram(
     ["method", "route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
+
+
+def _hung_up(exc: BaseException) -> bool:
+    """Whether ``exc`` only says the response's reader went away (anyio's closed streams, as
+    FastAPI's event streams raise them when a client leaves in the middle of sending)."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_hung_up(inner) for inner in exc.exceptions)
+    return isinstance(exc, anyio.BrokenResourceError | anyio.ClosedResourceError)
 
 
 class RequestContextMiddleware:
@@ -61,7 +70,9 @@ class RequestContextMiddleware:
             receive = _counting(receive, limit)
         try:
             await self.app(scope, receive, send_with_id)
-        except Exception:
+        except Exception as exc:
+            if started_response and _hung_up(exc):
+                return  # the client closed a stream it was reading (a dashboard reconnecting)
             # Starlette renders unhandled errors outside this middleware, without the request
             # id; answer here instead (a problem without internals), unless a response began.
             log.exception(

@@ -7,12 +7,14 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from app.schemas import encode_cursor
 from tests.factories import (
     World,
     ago,
@@ -434,6 +436,31 @@ def test_last_event_id_resumes_without_loss_or_duplicate(
     marker = of(session["id"], "bp.rise_from_baseline", status="acknowledged")
     expected = [(e.id, e.event, e.data) for e in [*seen[start + 1 :], first.until(marker)[-1]]]
     assert [(e.id, e.event, e.data) for e in resumed.until(marker)] == expected
+
+
+def test_a_client_closing_its_stream_mid_replay_is_a_normal_end(
+    live_world: World,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """A dashboard that reconnects drops the stream it had, often in the middle of a replay:
+    the server ends that stream quietly, without an error in its log."""
+    world = live_world
+    for _ in range(4):  # dozens of changes to replay
+        session = started(world)
+        for minutes in (6, 5, 4):
+            world.reading(session, measured_at=ago(minutes), heart_rate=140 - minutes, spo2=89)
+    headers = {**world.dashboard.headers, "Last-Event-ID": encode_cursor(0)}
+    for _ in range(8):
+        with (
+            httpx.Client(base_url=str(world.client.base_url), timeout=10) as client,
+            client.stream("GET", "/v1/alerts/stream", headers=headers) as response,
+        ):
+            assert response.status_code == 200
+            next(response.iter_raw())  # the first events, then hang up
+    time.sleep(1)
+    log = (tmp_path / "server.log").read_text(errors="replace")
+    assert "Traceback" not in log and "unhandled error" not in log, log[-3000:]
+    assert world.client.get("/healthz").status_code == 200
 
 
 def test_a_stream_without_last_event_id_starts_from_now(
