@@ -298,3 +298,45 @@ def test_a_late_entry_older_than_the_clock_leaves_overdue_as_it_is(world: World)
     assert [a for a in reading["alerts"] if a["rule"] == "vitals.overdue"] == []
     [same_one] = overdue(world, session)
     assert (same_one["id"], same_one["status"]) == (stale["id"], "open")
+
+
+# --- voiding the first evidence ---------------------------------------------------------------
+def test_voiding_an_alerts_first_violation_dates_and_counts_it_from_the_rest(
+    world: World,
+) -> None:
+    session = started(world, minutes_ago=20)
+    first, second, third = (
+        world.reading(session, measured_at=ago(minutes), heart_rate=rate)
+        for minutes, rate in ((15, 131), (10, 118), (5, 120))
+    )
+    opened = raised(first, "hr.high")
+    assert (alert(world, opened["id"])["count"], opened["severity"]) == (3, "high")
+    void(world, first)
+    after = alert(world, opened["id"])
+    assert (after["status"], after["count"]) == ("open", 2)
+    assert same(after["first_seen_at"], second["measured_at"])
+    assert same(after["last_seen_at"], third["measured_at"])
+    assert after["severity"] == "high"  # never lowered, though 131 is gone
+    void(world, third)
+    after = alert(world, opened["id"])
+    assert after["count"] == 1 and same(after["last_seen_at"], second["measured_at"])
+
+
+def test_voiding_the_reading_the_overdue_clock_ran_from_moves_the_alert_back(
+    world: World,
+) -> None:
+    session = started(world, minutes_ago=40)
+    reading = world.reading(session, measured_at=ago(25), heart_rate=76)
+    [low] = [a for a in alert_items(world.nurse, session_id=session["id"], status="active")
+             if a["rule"] == "vitals.overdue"]  # fmt: skip
+    assert low["severity"] == "low"
+    assert same(low["first_seen_at"], shifted(reading["measured_at"], 15))
+    void(world, reading)
+    [now] = [a for a in alert_items(world.nurse, session_id=session["id"], status="active")
+             if a["rule"] == "vitals.overdue"]  # fmt: skip
+    assert (now["id"], now["severity"]) == (low["id"], "medium")
+    assert same(now["first_seen_at"], shifted(session["started_at"], 15))
+    assert same(now["last_seen_at"], shifted(session["started_at"], 30))
+    board = world.dashboard.get("/v1/board").json()["items"]
+    [row] = [r for r in board if r["session_id"] == session["id"]]
+    assert same(row["vitals_due_at"], now["first_seen_at"])  # the board agrees

@@ -77,6 +77,7 @@ def correct(
             else:
                 if judged_again or voided in (alert["reading_id"], alert["observation_id"]):
                     after = judge.refer_to(alert, latest)
+                after = judge.recounted(after, judged_again)
                 after = judge.recleared(after, now)
         elif alert["cleared_at"] is not None:  # this entry may be the one that cleared it
             after = judge.recleared(alert, now)
@@ -138,10 +139,25 @@ class _Judge:
     def latest_violation(self, alert: dict[str, Any]) -> Any | None:
         """The alert's latest valid evidence that, judged again, still violates its rule."""
         for entry in _valid_evidence(self.db, alert):
-            finding = self.finding(alert["rule"], entry)
-            if finding is not None and finding.severity is not None:
+            if self._violates(alert["rule"], entry):
                 return entry
         return None
+
+    def recounted(self, alert: dict[str, Any], judged_again: bool) -> dict[str, Any]:
+        """``count`` and ``first_seen_at`` from the valid evidence that still violates, so a
+        voided first violation no longer dates the alert nor counts in it."""
+        violations = [
+            entry.measured_at
+            for entry in _valid_evidence(self.db, alert)
+            if not judged_again or self._violates(alert["rule"], entry)
+        ]
+        if not violations:
+            return alert
+        return {**alert, "count": len(violations), "first_seen_at": min(violations)}
+
+    def _violates(self, rule: str, entry: Any) -> bool:
+        finding = self.finding(rule, entry)
+        return finding is not None and finding.severity is not None
 
     def refer_to(self, alert: dict[str, Any], entry: Any) -> dict[str, Any]:
         """The alert as its latest valid evidence ``entry`` describes it (severity never falls)."""

@@ -305,6 +305,8 @@ def evaluate_time_rules(
         if since is None or finding.severity is None:
             continue
         deadline = deadline_of(protocol, rule, since, finding.severity)
+        # The clock ran from a reading since entered in error: it runs from earlier now.
+        moved_back = alert is not None and began is not None and began < alert["first_seen_at"]
         if alert is None:
             after = lifecycle.open_alert(
                 finding, infusion=infusion, seen_at=deadline, now=now, protocol_version=infusion.protocol_version,
@@ -314,8 +316,12 @@ def evaluate_time_rules(
         elif SEVERITY_RANK[finding.severity] > SEVERITY_RANK[alert["severity"]]:
             after = lifecycle.violate(alert, finding, seen_at=deadline)
             ALERTS_RAISED.labels(rule, finding.severity).inc()
+        elif moved_back:
+            after = dict(alert)
         else:
             continue
+        if moved_back:
+            after.update(first_seen_at=began, last_seen_at=deadline)
         stored = store.save(db, alert, after, now)
         active[rule] = stored
         changed.append(stored)
