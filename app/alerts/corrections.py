@@ -71,13 +71,18 @@ def correct(
         after = alert
         judged_again = reading_id is not None and rule in _JUDGED_WITH_OTHERS
         if alert["id"] in evidenced or judged_again:
-            latest = judge.latest_violation(alert) if judged_again else _latest_evidence(db, alert)
-            if latest is None:  # it was the only evidence, or all that made the rest violate
+            # The valid evidence that still violates, latest first (judged again if need be).
+            violations = (
+                judge.violations(alert) if judged_again else list(_valid_evidence(db, alert))
+            )
+            if not violations:  # it was the only evidence, or all that made the rest violate
                 after = lifecycle.resolve(alert, now=now, note=f"entered-in-error: {reason}")
             else:
                 if judged_again or voided in (alert["reading_id"], alert["observation_id"]):
-                    after = judge.refer_to(alert, latest)
-                after = judge.recounted(after, judged_again)
+                    after = judge.refer_to(alert, violations[0])
+                # A voided first violation no longer dates the alert nor counts in it.
+                after = {**after, "count": len(violations),
+                         "first_seen_at": min(v.measured_at for v in violations)}  # fmt: skip
                 after = judge.recleared(after, now)
         elif alert["cleared_at"] is not None:  # this entry may be the one that cleared it
             after = judge.recleared(alert, now)
@@ -136,24 +141,9 @@ class _Judge:
         started = self.infusion.started_at is not None
         return baseline_of(self.db, self.infusion) if started else None
 
-    def latest_violation(self, alert: dict[str, Any]) -> Any | None:
-        """The alert's latest valid evidence that, judged again, still violates its rule."""
-        for entry in _valid_evidence(self.db, alert):
-            if self._violates(alert["rule"], entry):
-                return entry
-        return None
-
-    def recounted(self, alert: dict[str, Any], judged_again: bool) -> dict[str, Any]:
-        """``count`` and ``first_seen_at`` from the valid evidence that still violates, so a
-        voided first violation no longer dates the alert nor counts in it."""
-        violations = [
-            entry.measured_at
-            for entry in _valid_evidence(self.db, alert)
-            if not judged_again or self._violates(alert["rule"], entry)
-        ]
-        if not violations:
-            return alert
-        return {**alert, "count": len(violations), "first_seen_at": min(violations)}
+    def violations(self, alert: dict[str, Any]) -> list[Any]:
+        """The alert's valid evidence that, judged again, still violates its rule, latest first."""
+        return [e for e in _valid_evidence(self.db, alert) if self._violates(alert["rule"], e)]
 
     def _violates(self, rule: str, entry: Any) -> bool:
         finding = self.finding(rule, entry)
@@ -202,12 +192,7 @@ def _entries_of(rule: str) -> tuple[Table, Any]:
     return _readings, _evidence.c.reading_id
 
 
-def _latest_evidence(db: Session, alert: dict[str, Any]) -> Any | None:
-    """The alert's latest valid evidence, or None if none is left."""
-    return _valid_evidence(db, alert, limit=1).first()
-
-
-def _valid_evidence(db: Session, alert: dict[str, Any], limit: int | None = None) -> Any:
+def _valid_evidence(db: Session, alert: dict[str, Any]) -> Any:
     """The alert's valid evidence, latest first."""
     table, column = _entries_of(alert["rule"])
     query = (
@@ -215,7 +200,6 @@ def _valid_evidence(db: Session, alert: dict[str, Any], limit: int | None = None
         .join(_evidence, column == table.c.id)
         .where(_evidence.c.alert_id == alert["id"], table.c.status == "final")
         .order_by(table.c.measured_at.desc(), table.c.id.desc())
-        .limit(limit)
     )
     return db.execute(query)
 
