@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from app.auth.roles import Role
 from app.auth.service import create_clinic, create_key
@@ -306,3 +307,13 @@ def alert_items(caller: Caller, **params: Any) -> list[dict[str, Any]]:
 def alert_action(caller: Caller, alert: dict[str, Any], action: str, **body: Any) -> httpx.Response:
     """``POST /v1/alerts/{id}/<action>`` (acknowledge, resolve) with ``body``."""
     return caller.post(f"/v1/alerts/{alert['id']}/{action}", json=body)
+
+
+def metric_samples(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    """The samples of metric ``name`` in a Prometheus text exposition, by their labels."""
+    return {
+        tuple(sorted(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    }

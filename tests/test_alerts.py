@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from app.schemas import encode_cursor
 from tests.factories import (
@@ -21,6 +20,7 @@ from tests.factories import (
     alert_items,
     caller_for,
     expect_problem,
+    metric_samples,
     new_key,
     parse_time,
     raised,
@@ -521,16 +521,6 @@ def test_concurrent_violations_make_one_alert_that_counts_them_all(
         assert (one["status"], one["count"]) == ("open", 20)
 
 
-def _samples(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
-    """The samples of metric ``name`` in a Prometheus text exposition, by their labels."""
-    return {
-        tuple(sorted(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == name
-    }
-
-
 def test_metrics_add_up_every_worker(
     live_world: World,  # noqa: F811
     live_server: str,  # noqa: F811
@@ -547,6 +537,6 @@ def test_metrics_add_up_every_worker(
     seen = []
     for _ in range(8):
         text = world.client.get("/metrics").text
-        assert _samples(text, "vigil_alerts_raised_total").get(alerts, 0) >= 1, text
-        seen.append(_samples(text, "vigil_http_requests_total")[health])
+        assert metric_samples(text, "vigil_alerts_raised_total").get(alerts, 0) >= 1, text
+        seen.append(metric_samples(text, "vigil_http_requests_total")[health])
     assert seen[0] >= 20 and seen == sorted(seen), seen

@@ -16,14 +16,13 @@ import orjson
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
-from prometheus_client.parser import text_string_to_metric_families
 
 from app.auth.ratelimit import RateLimiter
 from app.config import Settings
 from app.db import make_engine
 from app.main import create_app
 from app.migrate import upgrade
-from tests.factories import World, expect_problem, iso, parse_time
+from tests.factories import World, expect_problem, iso, metric_samples, parse_time
 from tests.fhir_support import vital
 from tests.live import live_server, live_world  # noqa: F401
 
@@ -296,17 +295,8 @@ def test_a_client_gone_mid_body_is_not_a_server_error(live_world: World) -> None
     metrics = world.client.get("/metrics").text
     statuses = {
         dict(labels)["status"]
-        for labels in _samples(metrics, "vigil_http_requests_total")
+        for labels in metric_samples(metrics, "vigil_http_requests_total")
         if dict(labels)["route"] == "/fhir/R4/Observation"
     }
     assert statuses == {"499"}, statuses  # counted as the client's doing, not a 500
     assert len(world.readings(session)) == 1  # the baseline only
-
-
-def _samples(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
-    return {
-        tuple(sorted(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == name
-    }
