@@ -157,6 +157,22 @@ def _drop(*names: str) -> Breaker:
     return lambda r, s: {k: v for k, v in r.items() if k not in names}
 
 
+_MODIFIER = {"url": "http://example.org/not-measured", "valueBoolean": True}
+
+
+def _modified_component(session: dict[str, Any], *, in_range: bool = False) -> dict[str, Any]:
+    """A blood pressure whose diastolic component carries a modifier extension (or its range)."""
+    panel = blood_pressure(session, 130, 80)
+    diastolic = panel["component"][1]
+    if in_range:
+        diastolic["referenceRange"] = [
+            {"high": quantity(90, "mm[Hg]"), "modifierExtension": [_MODIFIER]}
+        ]
+    else:
+        diastolic["modifierExtension"] = [_MODIFIER]
+    return panel
+
+
 def _bp_without(*codes_: str) -> Breaker:
     def make(r: dict[str, Any], s: dict[str, Any]) -> dict[str, Any]:
         panel = blood_pressure(s, 130, 80)
@@ -217,6 +233,15 @@ BAD_INPUT: list[tuple[str, Breaker, int, str]] = [
     ("a string value", lambda r, s: {**_drop("valueQuantity")(r, s), "valueString": "72"}, 422, "Observation.valueString"),
     ("a modifier extension", _set(modifierExtension=[{"url": "http://example.org/x", "valueBoolean": True}]),
      422, "Observation.modifierExtension"),
+    ("rules of its own", _set(implicitRules="http://example.org/rules"), 422, "Observation.implicitRules"),
+    ("a modifier extension on a component", lambda r, s: _modified_component(s), 422,
+     "Observation.component[1].modifierExtension"),
+    ("a modifier extension on a reference range",
+     _set(referenceRange=[{"low": quantity(50, "/min"), "modifierExtension": [_MODIFIER]}]), 422,
+     "Observation.referenceRange[0].modifierExtension"),
+    ("a modifier extension on a component's reference range",
+     lambda r, s: _modified_component(s, in_range=True), 422,
+     "Observation.component[1].referenceRange[0].modifierExtension"),
 ]  # fmt: skip
 
 

@@ -49,10 +49,7 @@ class Intake:
 
 def read_observation(body: dict[str, Any]) -> Intake:
     """A parsed Observation (see ``shape.parse_body``) as the reading it stands for."""
-    if body.get("modifierExtension"):
-        unprocessable(
-            "Observation.modifierExtension", "no modifier extension is understood", "not-supported"
-        )
+    _refuse_modifiers(body)
     status = body.get("status")
     if status is None:
         unprocessable("Observation.status", "is required", "required")
@@ -75,6 +72,28 @@ def read_observation(body: dict[str, Any]) -> Intake:
     except PydanticError as exc:
         _out_of_range(exc, field)
     return Intake(encounter, subject, reading, _identifiers(body.get("identifier")))
+
+
+def _refuse_modifiers(body: dict[str, Any]) -> None:
+    """FHIR forbids processing a resource whose modifiers the receiver does not understand: a
+    modifier extension anywhere it may stand, or rules of its own (``implicitRules``)."""
+    if body.get("implicitRules") is not None:
+        unprocessable(
+            "Observation.implicitRules",
+            "no rules other than FHIR's are understood",
+            "not-supported",
+        )
+    places = [("Observation", body)]
+    for index, component in enumerate(body.get("component") or []):
+        places.append((f"Observation.component[{index}]", component))
+    for path, element in list(places):
+        for index, range_ in enumerate(element.get("referenceRange") or []):
+            places.append((f"{path}.referenceRange[{index}]", range_))
+    for path, element in places:
+        if element.get("modifierExtension"):
+            unprocessable(
+                f"{path}.modifierExtension", "no modifier extension is understood", "not-supported"
+            )
 
 
 def _check_category(body: dict[str, Any]) -> None:
