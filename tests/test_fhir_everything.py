@@ -144,6 +144,20 @@ def test_time_based_and_entered_in_error_alerts(world: World) -> None:
     assert "author" not in resolved  # resolved by the server, not a person
 
 
+def test_an_active_alert_no_longer_implicates_evidence_since_entered_in_error(
+    world: World,
+) -> None:
+    session = world.session(state="in_progress")
+    kept = world.reading(session, measured_at=ago(6), heart_rate=118)
+    voided = world.reading(session, measured_at=ago(4), heart_rate=121)
+    world.nurse.post(f"/v1/readings/{voided['id']}/entered-in-error", json={"reason": "typo"})
+    [alert] = alert_items(world.nurse, session_id=session["id"], status="active")
+    assert alert["rule"] == "hr.high" and alert["reading_id"] == kept["id"]
+    issue = issues_by_rule(everything(world, session))["hr.high"]
+    assert issue["status"] == "preliminary"
+    assert issue["implicated"] == [{"reference": f"Observation/{kept['id']}-hr"}]
+
+
 def test_everything_is_for_the_clinics_clinical_readers(world: World) -> None:
     session = world.session(state="in_progress")
     path = f"/fhir/R4/Encounter/{session['id']}/$everything"

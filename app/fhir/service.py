@@ -105,8 +105,12 @@ def everything(
     alerts = session_alerts(db, infusion.id)
     evidence = _evidence(db, [a["id"] for a in alerts])
     by_id = {r.id: r for r in readings}
+    voided = {r.id for r in readings if r.status == "entered-in-error"} | {
+        o.id for o in observations if o.status == "entered-in-error"
+    }
     issues = [
-        mapping.detected_issue(a, implicated(a, evidence.get(a["id"], []), by_id)) for a in alerts
+        mapping.detected_issue(a, implicated(a, evidence.get(a["id"], []), by_id, voided))
+        for a in alerts
     ]
     audit.record(db, principal, "fhir.encounter.everything", "Session", infusion.id)
     resources = [
@@ -134,10 +138,19 @@ def _evidence(db: Session, alert_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Ev
 
 
 def implicated(
-    alert: dict[str, Any], evidence: Evidence, readings: dict[uuid.UUID, Any]
+    alert: dict[str, Any],
+    evidence: Evidence,
+    readings: dict[uuid.UUID, Any],
+    voided: set[uuid.UUID],
 ) -> list[str]:
-    """The Observations that raised the alert: of each reading, the parts its rule judges."""
+    """The Observations that raised the alert: of each reading, the parts its rule judges.
+
+    Entries since entered in error no longer stand behind the alert and are left out, unless
+    all were (the alert then ended for that reason, and names what it was raised on).
+    """
     pairs = [*evidence, (alert["reading_id"], alert["observation_id"])]
+    standing = [pair for pair in pairs if (pair[0] or pair[1]) not in voided]
+    pairs = standing or pairs
     out: list[str] = []
     for reading_id, observation_id in pairs:
         if observation_id is not None:
