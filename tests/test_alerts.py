@@ -19,6 +19,7 @@ from tests.factories import (
     ago,
     alert_items,
     caller_for,
+    create_entry,
     expect_problem,
     metric_samples,
     new_key,
@@ -161,6 +162,47 @@ def test_a_late_entry_measured_earlier_moves_first_seen_back_not_last_seen(world
     assert parse_time(late["first_seen_at"]) == parse_time(earlier)
     assert parse_time(late["last_seen_at"]) == parse_time(first)
     assert late["reading_id"] == opened["reading_id"]  # the latest evidence stays the reference
+
+
+def test_a_late_violation_is_cleared_by_a_normal_value_measured_after_it(world: World) -> None:
+    session = started(world, minutes_ago=20)
+    normal = world.reading(session, measured_at=ago(5), heart_rate=80)
+    opened = raised(world.reading(session, measured_at=ago(10), heart_rate=120), "hr.high")
+    assert opened["status"] == "open"  # latched, as in bedside order: a person must see it
+    assert parse_time(opened["cleared_at"]) == parse_time(normal["measured_at"])
+    done = act(world.nurse, opened, "acknowledge").json()
+    assert (done["status"], done["resolution_note"]) == ("resolved", "cleared")
+
+
+def test_a_late_violation_after_a_clearing_stays_cleared_by_the_later_normal_value(
+    world: World,
+) -> None:
+    session = started(world, minutes_ago=20)
+    opened = raised(world.reading(session, measured_at=ago(12), heart_rate=120), "hr.high")
+    world.reading(session, measured_at=ago(10), heart_rate=80)
+    latest = world.reading(session, measured_at=ago(4), heart_rate=82)
+    late = world.reading(session, measured_at=ago(7), heart_rate=125)
+    again = raised(late, "hr.high")
+    assert (again["id"], again["count"], again["value"]) == (opened["id"], 2, 125)
+    assert again["last_seen_at"] == late["measured_at"]
+    assert parse_time(again["cleared_at"]) == parse_time(latest["measured_at"])
+    # In bedside order the late value is the latest violation, and the same normal value after it
+    # cleared the alert: the acknowledgement resolves it.
+    assert act(world.nurse, opened, "acknowledge").json()["resolution_note"] == "cleared"
+
+
+def test_a_late_sedation_finding_is_cleared_by_a_later_assessment(world: World) -> None:
+    session = started(world, minutes_ago=20)
+    later = create_entry(
+        world, session, "observations", kind="sedation", measured_at=ago(5), moaas=5
+    )
+    late = create_entry(
+        world, session, "observations", kind="sedation", measured_at=ago(10), moaas=2
+    )
+    [opened] = late["alerts"]
+    assert (opened["rule"], opened["severity"]) == ("sedation.deep", "high")
+    assert parse_time(opened["cleared_at"]) == parse_time(later["measured_at"])
+    assert act(world.nurse, opened, "acknowledge").json()["resolution_note"] == "cleared"
 
 
 def test_entering_the_only_remaining_evidence_in_error_resolves_the_alert(world: World) -> None:

@@ -100,6 +100,11 @@ def correct(
     return changed
 
 
+def reclear(db: Session, infusion: Any, alert: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The alert with cleared_at as its valid evidence decides it (see ``_Judge.recleared``)."""
+    return _Judge(db, infusion).recleared(alert, now)
+
+
 def high_by(db: Session, infusion: Any, alert: dict[str, Any], at: datetime) -> bool:
     """Whether the active high ``alert`` was already high at bedside time ``at`` (a discharge
     dated back): some valid evidence measured by then is judged high, or, for a time rule, its

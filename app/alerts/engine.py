@@ -138,6 +138,8 @@ def _apply(
                 )
                 if after["severity"] != alert["severity"]:
                     ALERTS_RAISED.labels(finding.rule, after["severity"]).inc()
+            if after["last_seen_at"] == seen_at and after["cleared_at"] is None:
+                after = _cleared_meanwhile(db, infusion, after, now)
             stored = store.save(db, alert, after, now)
             store.add_evidence(
                 db, stored["id"], reading_id=reading_id, observation_id=observation_id
@@ -155,6 +157,16 @@ def _apply(
         else:
             active[finding.rule] = stored
     return changed
+
+
+def _cleared_meanwhile(
+    db: Session, infusion: Any, alert: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    """A late entry's violation: evidence measured after it may no longer violate, and then
+    clears the alert as it did when it arrived in bedside order."""
+    from app.alerts.corrections import reclear  # corrections builds on this module
+
+    return reclear(db, infusion, alert, now)
 
 
 def evaluate_readings(
