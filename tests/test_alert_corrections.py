@@ -334,7 +334,9 @@ def test_voiding_the_reading_the_overdue_clock_ran_from_moves_the_alert_back(
     void(world, reading)
     [now] = [a for a in alert_items(world.nurse, session_id=session["id"], status="active")
              if a["rule"] == "vitals.overdue"]  # fmt: skip
-    assert (now["id"], now["severity"]) == (low["id"], "medium")
+    assert (now["id"], now["severity"], now["threshold"]) == (low["id"], "medium", 30)
+    assert low["value"] == pytest.approx(25, abs=0.5)
+    assert now["value"] == pytest.approx(40, abs=0.5)  # minutes since the clock really started
     assert same(now["first_seen_at"], shifted(session["started_at"], 15))
     assert same(now["last_seen_at"], shifted(session["started_at"], 30))
     board = world.dashboard.get("/v1/board").json()["items"]

@@ -332,8 +332,9 @@ def evaluate_time_rules(
             after = dict(alert)
         else:
             continue
-        if moved_back:
-            after.update(first_seen_at=began, last_seen_at=deadline)
+        if moved_back:  # the minutes elapsed are counted from the earlier clock, too
+            after.update(first_seen_at=began, last_seen_at=deadline, value=finding.value,
+                         message=finding.message)  # fmt: skip
         stored = store.save(db, alert, after, now)
         active[rule] = stored
         changed.append(stored)
