@@ -205,6 +205,49 @@ def test_a_late_sedation_finding_is_cleared_by_a_later_assessment(world: World) 
     assert act(world.nurse, opened, "acknowledge").json()["resolution_note"] == "cleared"
 
 
+def test_a_late_entry_that_completes_a_later_readings_news2_raises_its_alert(
+    world: World,
+) -> None:
+    session = started(world, minutes_ago=20)
+    later = world.reading(session, measured_at=ago(4), heart_rate=135)
+    assert later["news2"]["complete"] is False
+    assert "news2" not in [a["rule"] for a in later["alerts"]]
+    # Its own NEWS2 is 4 (no alert); carried into the later reading they make 7.
+    late = world.reading(
+        session, measured_at=ago(8), respiratory_rate=22, spo2=94, systolic=105, diastolic=70,
+        heart_rate=70, consciousness="alert", temperature_c=37.0,
+    )  # fmt: skip
+    assert late["news2"]["score"] == 4
+    [news2] = [a for a in late["alerts"] if a["rule"] == "news2"]
+    assert (news2["severity"], news2["value"], news2["threshold"]) == ("high", 7, 7)
+    assert news2["reading_id"] == later["id"]
+    assert news2["first_seen_at"] == news2["last_seen_at"] == later["measured_at"]
+    [stored] = [
+        a for a in alert_items(world.nurse, session_id=session["id"]) if a["rule"] == "news2"
+    ]
+    assert stored == news2
+    [row] = [r for r in world.dashboard.get("/v1/board").json()["items"]
+             if r["session_id"] == session["id"]]  # fmt: skip
+    assert row["latest_reading"]["news2"]["score"] == 7  # the board and the alerts agree
+
+
+def test_a_late_entry_does_not_count_a_later_readings_news2_twice(world: World) -> None:
+    session = started(world, minutes_ago=30)
+    world.reading(
+        session, measured_at=ago(20), respiratory_rate=16, spo2=98, systolic=124, diastolic=78,
+        heart_rate=72, consciousness="alert", temperature_c=36.8,
+    )  # fmt: skip
+    severe = world.reading(
+        session, measured_at=ago(4), respiratory_rate=26, spo2=91, heart_rate=135,
+        systolic=124, diastolic=78, consciousness="alert",
+    )  # temperature carried from 20 minutes before  # fmt: skip
+    opened = raised(severe, "news2")
+    assert (opened["severity"], opened["count"]) == ("high", 1)
+    late = world.reading(session, measured_at=ago(8), temperature_c=39.5)  # carried into it
+    assert [a for a in late["alerts"] if a["rule"] == "news2"] == []
+    assert alert(world, opened["id"])["count"] == 1
+
+
 def test_entering_the_only_remaining_evidence_in_error_resolves_the_alert(world: World) -> None:
     session = started(world)
     first = world.reading(session, measured_at=ago(6), **HIGH_BP)

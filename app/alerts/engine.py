@@ -12,12 +12,14 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from app.alerts import lifecycle, store
+from app.alerts.models import Alert, AlertEvidence
 from app.alerts.news2 import CARRY_FORWARD, DEFAULT_CARRY_FORWARD, News2, compute
 from app.alerts.rules import (
     SEVERITY_RANK,
     Finding,
     deadline_of,
     grade,
+    news2_finding,
     observation_finding,
     reading_findings,
     time_finding,
@@ -41,6 +43,8 @@ ALERTS_RAISED = Counter(
 _readings = table_of(Reading)
 _observations = table_of(Observation)
 _infusions = table_of(Infusion)
+_alerts = table_of(Alert)
+_evidence = table_of(AlertEvidence)
 _NEWS2_FIELDS = ("id", "measured_at", "heart_rate", "systolic", "diastolic", "spo2", "respiratory_rate",
                  "temperature_c", "consciousness", "on_oxygen")  # fmt: skip
 # Per NEWS2 parameter: the latest valid value of the session measured in [since, until].
@@ -183,10 +187,77 @@ def evaluate_readings(
         changed = _apply(db, infusion, active, findings, seen_at=at, now=now, reading_id=row["id"])
         results[row["id"]] = (news2, changed)
     if ordered:
-        time_changes = evaluate_time_rules(db, infusion, now, active=active, protocol=protocol)
+        last = _LAST_READING_AT.first(db, {"infusion_id": infusion.id})
+        assert last is not None  # an aggregate: one row, and the new readings are in it
+        late = [row for row in ordered if row["measured_at"] < last.at]
+        if late:
+            carried = _judge_news2_carried_into(db, infusion, protocol, active, late, now)
+            results[late[-1]["id"]][1].extend(carried)
+        time_changes = evaluate_time_rules(
+            db, infusion, now, active=active, protocol=protocol, last_reading_at=last.at
+        )
         results[ordered[-1]["id"]][1].extend(time_changes)
         _end_with_session(db, infusion, now, [changed for _, changed in results.values()])
     return results
+
+
+def _judge_news2_carried_into(
+    db: Session,
+    infusion: Any,
+    protocol: ProtocolBody,
+    active: dict[str, dict[str, Any]],
+    late: list[dict[str, Any]],
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """Judge the NEWS2 of readings measured after late entries whose values they carry forward.
+
+    A reading that lacked a parameter when it arrived may now carry it forward from a late
+    entry measured before it: its NEWS2 can become complete, or change, and is judged again as
+    it would have been in bedside order. Readings already evidence of a NEWS2 alert were
+    counted and are not counted twice.
+    """
+    new_ids = {row["id"] for row in late}
+    since = min(row["measured_at"] for row in late)
+    candidates = []
+    for reading in _READINGS_FROM.all(db, {"infusion_id": infusion.id, "since": since}):
+        if reading.id in new_ids:
+            continue
+        lacking = [name for name in CARRIED_FORWARD if getattr(reading, name) is None]
+        if any(
+            row[name] is not None
+            and row["measured_at"] <= reading.measured_at
+            and reading.measured_at - row["measured_at"]
+            <= CARRY_FORWARD.get(name, DEFAULT_CARRY_FORWARD)
+            for name in lacking
+            for row in late
+        ):
+            candidates.append(reading)
+    if not candidates:
+        return []
+    counted = set(
+        db.scalars(
+            select(_evidence.c.reading_id)
+            .join(_alerts, _alerts.c.id == _evidence.c.alert_id)
+            .where(
+                _alerts.c.infusion_id == infusion.id,
+                _alerts.c.rule == "news2",
+                _evidence.c.reading_id.in_([r.id for r in candidates]),
+            )
+        )
+    )
+    changed: list[dict[str, Any]] = []
+    for reading in candidates:
+        if reading.id in counted:
+            continue
+        news2 = compute(reading, _carry_candidates(db, infusion.id, reading))
+        if not news2.complete:
+            continue
+        finding = news2_finding(protocol, news2)
+        changed += _apply(
+            db, infusion, active, [finding], seen_at=reading.measured_at, now=now,
+            reading_id=reading.id,
+        )  # fmt: skip
+    return changed
 
 
 def judge_moved_readings(
@@ -280,17 +351,23 @@ def evaluate_time_rules(
     *,
     active: dict[str, dict[str, Any]] | None = None,
     protocol: ProtocolBody | None = None,
+    last_reading_at: datetime | None = None,
 ) -> list[dict[str, Any]]:
-    """Judge vitals.overdue and dissociation.unresolved at ``now``; keep next_check_at in step."""
+    """Judge vitals.overdue and dissociation.unresolved at ``now``; keep next_check_at in step.
+
+    ``last_reading_at``: the session's latest valid measured_at, when the caller knows it.
+    """
     protocol = protocol or protocol_of(db, infusion)
     active = store.active_alerts(db, infusion.id) if active is None else active
     changed: list[dict[str, Any]] = []
     next_checks: list[datetime] = []
-    clocks = {"vitals.overdue": None, "dissociation.unresolved": None}
+    clocks: dict[str, datetime | None] = {"vitals.overdue": None, "dissociation.unresolved": None}
     if infusion.status == S.IN_PROGRESS:
-        last = _LAST_READING_AT.first(db, {"infusion_id": infusion.id})
+        if last_reading_at is None:
+            last = _LAST_READING_AT.first(db, {"infusion_id": infusion.id})
+            last_reading_at = last.at if last else None
         clocks["vitals.overdue"] = max(
-            t for t in (infusion.started_at, last.at if last else None) if t is not None
+            t for t in (infusion.started_at, last_reading_at) if t is not None
         )
     if infusion.status == S.RECOVERY and infusion.infusion_ended_at is not None:
         assessments = _POST_ASSESSMENTS.all(
