@@ -248,6 +248,28 @@ def test_a_late_entry_does_not_count_a_later_readings_news2_twice(world: World) 
     assert alert(world, opened["id"])["count"] == 1
 
 
+def test_a_session_entered_late_in_bedside_order_raises_no_time_alert_of_the_sync(
+    world: World,
+) -> None:
+    """A tablet back from offline syncs a whole infusion: each write leaves a gap to now, but only
+    a poll raises time alerts, and the next entry ends that gap before anyone could see it."""
+    session = world.session()
+    world.reading(session, measured_at=ago(62), systolic=124, diastolic=78, heart_rate=72)
+    world.transition(session, "start", at=ago(60))
+    answers = [
+        world.reading(session, measured_at=ago(minutes), heart_rate=74, systolic=126, diastolic=80)
+        for minutes in range(55, 0, -10)
+    ]
+    assert [a for answer in answers for a in answer["alerts"]] == []
+    assert alert_items(world.dashboard, session_id=session["id"]) == []
+    # A real gap is still seen by the next poll.
+    gap = world.session()
+    world.reading(gap, measured_at=ago(22), systolic=124, diastolic=78)
+    world.transition(gap, "start", at=ago(20))
+    [due] = alert_items(world.dashboard, session_id=gap["id"])
+    assert (due["rule"], due["severity"], due["status"]) == ("vitals.overdue", "low", "open")
+
+
 def test_entering_the_only_remaining_evidence_in_error_resolves_the_alert(world: World) -> None:
     session = started(world)
     first = world.reading(session, measured_at=ago(6), **HIGH_BP)

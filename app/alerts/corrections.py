@@ -95,7 +95,9 @@ def correct(
         else:
             active[rule] = stored
     changed.extend(
-        engine.evaluate_time_rules(db, infusion, now, active=active, protocol=judge.protocol)
+        engine.evaluate_time_rules(
+            db, infusion, now, active=active, protocol=judge.protocol, raising=False
+        )
     )
     return changed
 

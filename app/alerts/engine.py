@@ -194,8 +194,9 @@ def evaluate_readings(
             carried = _judge_news2_carried_into(db, infusion, protocol, active, late, now)
             results[late[-1]["id"]][1].extend(carried)
         time_changes = evaluate_time_rules(
-            db, infusion, now, active=active, protocol=protocol, last_reading_at=last.at
-        )
+            db, infusion, now, active=active, protocol=protocol, last_reading_at=last.at,
+            raising=False,
+        )  # fmt: skip
         results[ordered[-1]["id"]][1].extend(time_changes)
         _end_with_session(db, infusion, now, [changed for _, changed in results.values()])
     return results
@@ -339,7 +340,9 @@ def evaluate_observation(
     ]
     changed = _apply(db, infusion, active, findings, seen_at=at, now=now, observation_id=row["id"])
     if kind == "dissociation":
-        changed.extend(evaluate_time_rules(db, infusion, now, active=active, protocol=protocol))
+        changed.extend(
+            evaluate_time_rules(db, infusion, now, active=active, protocol=protocol, raising=False)
+        )
     _end_with_session(db, infusion, now, [changed])
     return changed
 
@@ -352,10 +355,15 @@ def evaluate_time_rules(
     active: dict[str, dict[str, Any]] | None = None,
     protocol: ProtocolBody | None = None,
     last_reading_at: datetime | None = None,
+    raising: bool = True,
 ) -> list[dict[str, Any]]:
     """Judge vitals.overdue and dissociation.unresolved at ``now``; keep next_check_at in step.
 
     ``last_reading_at``: the session's latest valid measured_at, when the caller knows it.
+    ``raising=False`` (a write): alerts whose condition ended are resolved, but none is opened,
+    escalated or moved; a due one is left to the next read (next_check_at is now). A tablet
+    syncing a session's entries late thus raises no overdue alert that lasts only until its
+    next entry of the sync: the time rules judge what the reader of alerts sees.
     """
     protocol = protocol or protocol_of(db, infusion)
     active = store.active_alerts(db, infusion.id) if active is None else active
@@ -396,6 +404,14 @@ def evaluate_time_rules(
         deadline = deadline_of(protocol, rule, since, finding.severity)
         # The clock ran from a reading since entered in error: it runs from earlier now.
         moved_back = alert is not None and began is not None and began < alert["first_seen_at"]
+        if not raising:
+            if (
+                alert is None
+                or moved_back
+                or SEVERITY_RANK[finding.severity] > SEVERITY_RANK[alert["severity"]]
+            ):
+                next_checks.append(now)
+            continue
         if alert is None:
             after = lifecycle.open_alert(
                 finding, infusion=infusion, seen_at=deadline, now=now, protocol_version=infusion.protocol_version,

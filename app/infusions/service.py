@@ -240,7 +240,7 @@ def start(
     infusion.protocol_version = protocols.current_version(db, infusion.clinic_id)
     _save(db, principal, infusion, "session.start")
     engine.judge_moved_readings(db, infusion, "intra", at, baseline, utcnow())
-    engine.evaluate_time_rules(db, infusion, utcnow())
+    engine.evaluate_time_rules(db, infusion, utcnow(), raising=False)
     return infusion
 
 
@@ -251,7 +251,7 @@ def end(db: Session, principal: Principal, infusion_id: uuid.UUID, at: datetime 
     infusion.status = S.RECOVERY
     _save(db, principal, infusion, "session.end")
     engine.judge_moved_readings(db, infusion, "post", infusion.infusion_ended_at, None, utcnow())
-    engine.evaluate_time_rules(db, infusion, utcnow())  # overdue ends, recovery's clock starts
+    engine.evaluate_time_rules(db, infusion, utcnow(), raising=False)  # overdue ends
     return infusion
 
 
